@@ -1,0 +1,530 @@
+"""Builds ``gearman_xs._libgearman``: cffi API mode, out of line, against the system libgearman.
+
+setuptools runs this through ``cffi_modules`` (see setup.py); ``python build_ffi.py`` builds the
+extension in place for development.
+
+The cdefs are grouped like libgearman's headers (``/usr/include/libgearman-1.0/*.h``). Enum members
+and ``#define`` values are written as ``...`` so that the C compiler fills them in from the installed
+headers: no value is typed in by hand. Three functions that the 1.1.20 headers declare are not
+exported by ``libgearman.so.8`` (``gearman_worker_set_ssl``, ``gearman_worker_shutdown_handle``,
+``gearman_client_namespace``); declaring them would make the import fail, so they are left out.
+
+Where to find libgearman: ``pkg-config gearmand`` (the .pc file is called gearmand, not libgearman);
+without pkg-config, ``libraries=["gearman"]`` plus the ``GEARMAN_INCLUDE`` / ``GEARMAN_LIB`` environment
+variables that Gearman::XS's Makefile.PL reads. A missing library stops the build with one line that
+names the package to install.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+
+from cffi import FFI
+
+MODULE = "gearman_xs._libgearman"
+
+INSTALL_HINT = (
+    "gearman_xs needs the libgearman headers and library: install libgearman-dev "
+    "(Debian/Ubuntu: apt-get install libgearman-dev pkg-config) or libgearman-devel "
+    "(RHEL/CentOS: enable EPEL, then dnf install libgearman-devel), or point GEARMAN_INCLUDE and "
+    "GEARMAN_LIB at a libgearman installation."
+)
+
+# --------------------------------------------------------------------------------------------------
+# cdefs, grouped like the headers
+# --------------------------------------------------------------------------------------------------
+
+CDEF_TYPES = """
+/* return.h */
+typedef enum gearman_return_t {
+    GEARMAN_SUCCESS, GEARMAN_IO_WAIT, GEARMAN_SHUTDOWN, GEARMAN_SHUTDOWN_GRACEFUL, GEARMAN_ERRNO,
+    GEARMAN_EVENT, GEARMAN_TOO_MANY_ARGS, GEARMAN_NO_ACTIVE_FDS, GEARMAN_INVALID_MAGIC,
+    GEARMAN_INVALID_COMMAND, GEARMAN_INVALID_PACKET, GEARMAN_UNEXPECTED_PACKET, GEARMAN_GETADDRINFO,
+    GEARMAN_NO_SERVERS, GEARMAN_LOST_CONNECTION, GEARMAN_MEMORY_ALLOCATION_FAILURE,
+    GEARMAN_JOB_EXISTS, GEARMAN_JOB_QUEUE_FULL, GEARMAN_SERVER_ERROR, GEARMAN_WORK_ERROR,
+    GEARMAN_WORK_DATA, GEARMAN_WORK_WARNING, GEARMAN_WORK_STATUS, GEARMAN_WORK_EXCEPTION,
+    GEARMAN_WORK_FAIL, GEARMAN_NOT_CONNECTED, GEARMAN_COULD_NOT_CONNECT, GEARMAN_SEND_IN_PROGRESS,
+    GEARMAN_RECV_IN_PROGRESS, GEARMAN_NOT_FLUSHING, GEARMAN_DATA_TOO_LARGE,
+    GEARMAN_INVALID_FUNCTION_NAME, GEARMAN_INVALID_WORKER_FUNCTION, GEARMAN_NO_REGISTERED_FUNCTION,
+    GEARMAN_NO_REGISTERED_FUNCTIONS, GEARMAN_NO_JOBS, GEARMAN_ECHO_DATA_CORRUPTION,
+    GEARMAN_NEED_WORKLOAD_FN, GEARMAN_PAUSE, GEARMAN_UNKNOWN_STATE, GEARMAN_PTHREAD,
+    GEARMAN_PIPE_EOF, GEARMAN_QUEUE_ERROR, GEARMAN_FLUSH_DATA, GEARMAN_SEND_BUFFER_TOO_SMALL,
+    GEARMAN_IGNORE_PACKET, GEARMAN_UNKNOWN_OPTION, GEARMAN_TIMEOUT, GEARMAN_ARGUMENT_TOO_LARGE,
+    GEARMAN_INVALID_ARGUMENT, GEARMAN_IN_PROGRESS, GEARMAN_INVALID_SERVER_OPTION,
+    GEARMAN_JOB_NOT_FOUND, GEARMAN_MAX_RETURN, GEARMAN_FAIL, GEARMAN_FATAL, GEARMAN_ERROR,
+    ...
+} gearman_return_t;
+bool gearman_continue(gearman_return_t rc);   /* static inline in return.h */
+
+/* constants.h */
+typedef enum {
+    GEARMAN_VERBOSE_NEVER, GEARMAN_VERBOSE_FATAL, GEARMAN_VERBOSE_ERROR, GEARMAN_VERBOSE_INFO,
+    GEARMAN_VERBOSE_DEBUG, GEARMAN_VERBOSE_CRAZY, GEARMAN_VERBOSE_MAX, ...
+} gearman_verbose_t;
+typedef enum { GEARMAN_NON_BLOCKING, GEARMAN_DONT_TRACK_PACKETS, GEARMAN_MAX, ... }
+    gearman_universal_options_t;
+typedef enum {
+    GEARMAN_CON_READY, GEARMAN_CON_PACKET_IN_USE, GEARMAN_CON_EXTERNAL_FD,
+    GEARMAN_CON_IGNORE_LOST_CONNECTION, GEARMAN_CON_CLOSE_AFTER_FLUSH, GEARMAN_CON_MAX, ...
+} gearman_connection_options_t;
+typedef enum {
+    GEARMAN_CLIENT_ALLOCATED, GEARMAN_CLIENT_NON_BLOCKING, GEARMAN_CLIENT_TASK_IN_USE,
+    GEARMAN_CLIENT_UNBUFFERED_RESULT, GEARMAN_CLIENT_NO_NEW, GEARMAN_CLIENT_FREE_TASKS,
+    GEARMAN_CLIENT_GENERATE_UNIQUE, GEARMAN_CLIENT_EXCEPTION, GEARMAN_CLIENT_SSL,
+    GEARMAN_CLIENT_MAX, ...
+} gearman_client_options_t;
+typedef enum {
+    GEARMAN_WORKER_ALLOCATED, GEARMAN_WORKER_NON_BLOCKING, GEARMAN_WORKER_PACKET_INIT,
+    GEARMAN_WORKER_GRAB_JOB_IN_USE, GEARMAN_WORKER_PRE_SLEEP_IN_USE,
+    GEARMAN_WORKER_WORK_JOB_IN_USE, GEARMAN_WORKER_CHANGE, GEARMAN_WORKER_GRAB_UNIQ,
+    GEARMAN_WORKER_TIMEOUT_RETURN, GEARMAN_WORKER_GRAB_ALL, GEARMAN_WORKER_SSL,
+    GEARMAN_WORKER_IDENTIFIER, GEARMAN_WORKER_MAX, ...
+} gearman_worker_options_t;
+
+typedef struct gearman_task_st gearman_task_st;
+typedef struct gearman_client_st gearman_client_st;
+typedef struct gearman_job_st gearman_job_st;
+typedef struct gearman_worker_st gearman_worker_st;
+typedef struct gearman_result_st gearman_result_st;
+typedef struct gearman_task_attr_t { ...; } gearman_task_attr_t;
+typedef struct gearman_status_t { ...; } gearman_status_t;
+typedef struct gearman_string_t { const char *c_str; const size_t size; } gearman_string_t;
+typedef int... in_port_t;
+typedef int... time_t;
+
+typedef void (gearman_task_context_free_fn)(gearman_task_st *task, void *context);
+typedef void (gearman_log_fn)(const char *line, gearman_verbose_t verbose, void *context);
+typedef void *(gearman_worker_fn)(gearman_job_st *job, void *context, size_t *result_size,
+                                  gearman_return_t *ret_ptr);
+typedef gearman_return_t (gearman_function_fn)(gearman_job_st *job, void *worker_context);
+
+/* priority.h */
+typedef enum gearman_job_priority_t {
+    GEARMAN_JOB_PRIORITY_HIGH, GEARMAN_JOB_PRIORITY_NORMAL, GEARMAN_JOB_PRIORITY_LOW,
+    GEARMAN_JOB_PRIORITY_MAX, ...
+} gearman_job_priority_t;
+
+/* signal.h */
+typedef enum gearman_signal_t {
+    GEARMAN_SIGNAL_CHECK, GEARMAN_SIGNAL_INTERRUPT, GEARMAN_SIGNAL_KILL, GEARMAN_SIGNAL_KILLWAIT,
+    GEARMAN_INTERRUPT, GEARMAN_KILL, ...
+} gearman_signal_t;
+
+/* protocol.h */
+typedef enum gearman_command_t {
+    GEARMAN_COMMAND_TEXT, GEARMAN_COMMAND_CAN_DO, GEARMAN_COMMAND_CANT_DO,
+    GEARMAN_COMMAND_RESET_ABILITIES, GEARMAN_COMMAND_PRE_SLEEP, GEARMAN_COMMAND_UNUSED,
+    GEARMAN_COMMAND_NOOP, GEARMAN_COMMAND_SUBMIT_JOB, GEARMAN_COMMAND_JOB_CREATED,
+    GEARMAN_COMMAND_GRAB_JOB, GEARMAN_COMMAND_NO_JOB, GEARMAN_COMMAND_JOB_ASSIGN,
+    GEARMAN_COMMAND_WORK_STATUS, GEARMAN_COMMAND_WORK_COMPLETE, GEARMAN_COMMAND_WORK_FAIL,
+    GEARMAN_COMMAND_GET_STATUS, GEARMAN_COMMAND_ECHO_REQ, GEARMAN_COMMAND_ECHO_RES,
+    GEARMAN_COMMAND_SUBMIT_JOB_BG, GEARMAN_COMMAND_ERROR, GEARMAN_COMMAND_STATUS_RES,
+    GEARMAN_COMMAND_SUBMIT_JOB_HIGH, GEARMAN_COMMAND_SET_CLIENT_ID,
+    GEARMAN_COMMAND_CAN_DO_TIMEOUT, GEARMAN_COMMAND_ALL_YOURS, GEARMAN_COMMAND_WORK_EXCEPTION,
+    GEARMAN_COMMAND_OPTION_REQ, GEARMAN_COMMAND_OPTION_RES, GEARMAN_COMMAND_WORK_DATA,
+    GEARMAN_COMMAND_WORK_WARNING, GEARMAN_COMMAND_GRAB_JOB_UNIQ, GEARMAN_COMMAND_JOB_ASSIGN_UNIQ,
+    GEARMAN_COMMAND_SUBMIT_JOB_HIGH_BG, GEARMAN_COMMAND_SUBMIT_JOB_LOW,
+    GEARMAN_COMMAND_SUBMIT_JOB_LOW_BG, GEARMAN_COMMAND_SUBMIT_JOB_SCHED,
+    GEARMAN_COMMAND_SUBMIT_JOB_EPOCH, GEARMAN_COMMAND_SUBMIT_REDUCE_JOB,
+    GEARMAN_COMMAND_SUBMIT_REDUCE_JOB_BACKGROUND, GEARMAN_COMMAND_GRAB_JOB_ALL,
+    GEARMAN_COMMAND_JOB_ASSIGN_ALL, GEARMAN_COMMAND_GET_STATUS_UNIQUE,
+    GEARMAN_COMMAND_STATUS_RES_UNIQUE, GEARMAN_COMMAND_MAX, ...
+} gearman_command_t;
+#define GEARMAN_DEFAULT_TCP_PORT ...
+
+/* limits.h */
+#define GEARMAN_ARGS_BUFFER_SIZE ...
+#define GEARMAN_DEFAULT_SOCKET_RECV_SIZE ...
+#define GEARMAN_DEFAULT_SOCKET_SEND_SIZE ...
+#define GEARMAN_DEFAULT_SOCKET_TIMEOUT ...
+#define GEARMAN_DEFAULT_CONNECT_TIMEOUT ...
+static const char *const GEARMAN_DEFAULT_TCP_HOST;
+#define GEARMAN_FUNCTION_MAX_SIZE ...
+#define GEARMAN_JOB_HANDLE_SIZE ...
+#define GEARMAN_MAX_COMMAND_ARGS ...
+#define GEARMAN_MAX_ERROR_SIZE ...
+#define GEARMAN_MAX_IDENTIFIER ...
+#define GEARMAN_MAX_UNIQUE_SIZE ...
+#define GEARMAN_MAX_UUID_SIZE ...
+#define GEARMAN_OPTION_SIZE ...
+#define GEARMAN_PACKET_HEADER_SIZE ...
+#define GEARMAN_RECV_BUFFER_SIZE ...
+#define GEARMAN_SEND_BUFFER_SIZE ...
+#define GEARMAN_UNIQUE_SIZE ...
+#define GEARMAN_WORKER_WAIT_TIMEOUT ...
+
+/* version.h */
+#define LIBGEARMAN_VERSION_HEX ...
+static const char *const LIBGEARMAN_VERSION_STRING;
+"""
+
+CDEF_UTIL = """
+/* strerror.h, util.h */
+const char *gearman_strerror(gearman_return_t rc);
+const char *gearman_version(void);
+const char *gearman_bugreport(void);
+const char *gearman_verbose_name(gearman_verbose_t verbose);
+
+/* kill.h */
+typedef struct gearman_id_t { int read_fd; int write_fd; } gearman_id_t;
+gearman_return_t gearman_kill(const gearman_id_t handle, const gearman_signal_t);
+bool gearman_id_valid(const gearman_id_t handle);
+
+/* status.h */
+gearman_return_t gearman_status_return(const struct gearman_status_t arg);
+bool gearman_status_is_known(const struct gearman_status_t arg);
+bool gearman_status_is_running(const struct gearman_status_t arg);
+uint32_t gearman_status_numerator(const struct gearman_status_t arg);
+uint32_t gearman_status_denominator(const struct gearman_status_t arg);
+
+/* task_attr.h */
+gearman_task_attr_t gearman_task_attr_init(gearman_job_priority_t priority);
+gearman_task_attr_t gearman_task_attr_init_epoch(time_t epoch, gearman_job_priority_t priority);
+gearman_task_attr_t gearman_task_attr_init_background(gearman_job_priority_t priority);
+
+/* result.h */
+size_t gearman_result_size(const gearman_result_st *self);
+const char *gearman_result_value(const gearman_result_st *self);
+bool gearman_result_is_null(const gearman_result_st *self);
+
+/* stdlib: memory that libgearman hands over is released with libc free() */
+void *malloc(size_t size);
+void free(void *ptr);
+"""
+
+CDEF_CLIENT = """
+/* client.h */
+gearman_client_st *gearman_client_create(gearman_client_st *client);
+gearman_client_st *gearman_client_clone(gearman_client_st *client, const gearman_client_st *from);
+void gearman_client_free(gearman_client_st *client);
+const char *gearman_client_error(const gearman_client_st *client);
+gearman_return_t gearman_client_error_code(const gearman_client_st *client);
+int gearman_client_errno(const gearman_client_st *client);
+gearman_client_options_t gearman_client_options(const gearman_client_st *client);
+void gearman_client_set_options(gearman_client_st *client, gearman_client_options_t options);
+void gearman_client_add_options(gearman_client_st *client, gearman_client_options_t options);
+bool gearman_client_has_option(gearman_client_st *client, gearman_client_options_t option);
+void gearman_client_remove_options(gearman_client_st *client, gearman_client_options_t options);
+int gearman_client_timeout(gearman_client_st *client);
+void gearman_client_set_timeout(gearman_client_st *client, int timeout);
+void *gearman_client_context(const gearman_client_st *client);
+void gearman_client_set_context(gearman_client_st *client, void *context);
+void gearman_client_set_log_fn(gearman_client_st *client, gearman_log_fn *function, void *context,
+                               gearman_verbose_t verbose);
+gearman_return_t gearman_client_add_server(gearman_client_st *client, const char *host,
+                                           in_port_t port);
+gearman_return_t gearman_client_add_servers(gearman_client_st *client, const char *servers);
+void gearman_client_remove_servers(gearman_client_st *client);
+gearman_return_t gearman_client_wait(gearman_client_st *client);
+void *gearman_client_do(gearman_client_st *client, const char *function_name, const char *unique,
+                        const void *workload, size_t workload_size, size_t *result_size,
+                        gearman_return_t *ret_ptr);
+void *gearman_client_do_high(gearman_client_st *client, const char *function_name,
+                             const char *unique, const void *workload, size_t workload_size,
+                             size_t *result_size, gearman_return_t *ret_ptr);
+void *gearman_client_do_low(gearman_client_st *client, const char *function_name,
+                            const char *unique, const void *workload, size_t workload_size,
+                            size_t *result_size, gearman_return_t *ret_ptr);
+const char *gearman_client_do_job_handle(gearman_client_st *client);
+void gearman_client_do_status(gearman_client_st *client, uint32_t *numerator,
+                              uint32_t *denominator);
+gearman_return_t gearman_client_do_background(gearman_client_st *client,
+                                              const char *function_name, const char *unique,
+                                              const void *workload, size_t workload_size,
+                                              char *job_handle);
+gearman_return_t gearman_client_do_high_background(gearman_client_st *client,
+                                                   const char *function_name, const char *unique,
+                                                   const void *workload, size_t workload_size,
+                                                   char *job_handle);
+gearman_return_t gearman_client_do_low_background(gearman_client_st *client,
+                                                  const char *function_name, const char *unique,
+                                                  const void *workload, size_t workload_size,
+                                                  char *job_handle);
+gearman_return_t gearman_client_job_status(gearman_client_st *client, const char *job_handle,
+                                           bool *is_known, bool *is_running,
+                                           uint32_t *numerator, uint32_t *denominator);
+gearman_status_t gearman_client_unique_status(gearman_client_st *client, const char *unique,
+                                              size_t unique_length);
+gearman_return_t gearman_client_echo(gearman_client_st *client, const void *workload,
+                                     size_t workload_size);
+void gearman_client_task_free_all(gearman_client_st *client);
+void gearman_client_set_task_context_free_fn(gearman_client_st *client,
+                                             gearman_task_context_free_fn *function);
+gearman_task_st *gearman_client_add_task(gearman_client_st *client, gearman_task_st *task,
+                                         void *context, const char *function_name,
+                                         const char *unique, const void *workload,
+                                         size_t workload_size, gearman_return_t *ret_ptr);
+gearman_task_st *gearman_client_add_task_high(gearman_client_st *client, gearman_task_st *task,
+                                              void *context, const char *function_name,
+                                              const char *unique, const void *workload,
+                                              size_t workload_size, gearman_return_t *ret_ptr);
+gearman_task_st *gearman_client_add_task_low(gearman_client_st *client, gearman_task_st *task,
+                                             void *context, const char *function_name,
+                                             const char *unique, const void *workload,
+                                             size_t workload_size, gearman_return_t *ret_ptr);
+gearman_task_st *gearman_client_add_task_background(gearman_client_st *client,
+                                                    gearman_task_st *task, void *context,
+                                                    const char *function_name,
+                                                    const char *unique, const void *workload,
+                                                    size_t workload_size,
+                                                    gearman_return_t *ret_ptr);
+gearman_task_st *gearman_client_add_task_high_background(gearman_client_st *client,
+                                                         gearman_task_st *task, void *context,
+                                                         const char *function_name,
+                                                         const char *unique,
+                                                         const void *workload,
+                                                         size_t workload_size,
+                                                         gearman_return_t *ret_ptr);
+gearman_task_st *gearman_client_add_task_low_background(gearman_client_st *client,
+                                                        gearman_task_st *task, void *context,
+                                                        const char *function_name,
+                                                        const char *unique,
+                                                        const void *workload,
+                                                        size_t workload_size,
+                                                        gearman_return_t *ret_ptr);
+gearman_task_st *gearman_client_add_task_status(gearman_client_st *client, gearman_task_st *task,
+                                                void *context, const char *job_handle,
+                                                gearman_return_t *ret_ptr);
+typedef gearman_return_t (gearman_task_fn)(gearman_task_st *task);  /* client_callbacks.h */
+void gearman_client_set_workload_fn(gearman_client_st *client, gearman_task_fn *function);
+void gearman_client_set_created_fn(gearman_client_st *client, gearman_task_fn *function);
+void gearman_client_set_data_fn(gearman_client_st *client, gearman_task_fn *function);
+void gearman_client_set_warning_fn(gearman_client_st *client, gearman_task_fn *function);
+void gearman_client_set_status_fn(gearman_client_st *client, gearman_task_fn *function);
+void gearman_client_set_complete_fn(gearman_client_st *client, gearman_task_fn *function);
+void gearman_client_set_exception_fn(gearman_client_st *client, gearman_task_fn *function);
+void gearman_client_set_fail_fn(gearman_client_st *client, gearman_task_fn *function);
+void gearman_client_clear_fn(gearman_client_st *client);
+gearman_return_t gearman_client_run_tasks(gearman_client_st *client);
+bool gearman_client_set_server_option(gearman_client_st *self, const char *option_arg,
+                                      size_t option_arg_size);
+void gearman_client_set_namespace(gearman_client_st *self, const char *namespace_key,
+                                  size_t namespace_key_size);
+gearman_return_t gearman_client_set_identifier(gearman_client_st *client, const char *id,
+                                               size_t id_size);
+bool gearman_client_has_tasks(const gearman_client_st *client);
+bool gearman_client_has_active_tasks(gearman_client_st *client);
+
+/* cancel.h */
+gearman_return_t gearman_client_cancel_job(gearman_client_st *client, char *job_handle);
+
+/* execute.h (the argument is left out: gearman_argument_t is only ever passed as NULL here) */
+typedef struct gearman_argument_t gearman_argument_t;
+gearman_task_st *gearman_execute(gearman_client_st *client, const char *function_name,
+                                 size_t function_name_length, const char *unique,
+                                 size_t unique_length, gearman_task_attr_t *workload,
+                                 gearman_argument_t *arguments, void *context);
+"""
+
+CDEF_TASK = """
+/* task.h */
+void gearman_task_free(gearman_task_st *task);
+void *gearman_task_context(const gearman_task_st *task);
+void gearman_task_set_context(gearman_task_st *task, void *context);
+const char *gearman_task_function_name(const gearman_task_st *task);
+const char *gearman_task_unique(const gearman_task_st *task);
+const char *gearman_task_job_handle(const gearman_task_st *task);
+bool gearman_task_is_known(const gearman_task_st *task);
+bool gearman_task_is_running(const gearman_task_st *task);
+uint32_t gearman_task_numerator(const gearman_task_st *task);
+uint32_t gearman_task_denominator(const gearman_task_st *task);
+const void *gearman_task_data(const gearman_task_st *task);
+size_t gearman_task_data_size(const gearman_task_st *task);
+void *gearman_task_take_data(gearman_task_st *task, size_t *data_size);
+const char *gearman_task_error(const gearman_task_st *task);
+gearman_result_st *gearman_task_result(gearman_task_st *task);
+gearman_return_t gearman_task_return(const gearman_task_st *task);
+const char *gearman_task_strstate(const gearman_task_st *);
+bool gearman_task_has_exception(const gearman_task_st *task_shell);
+/* gearman_task_exception() returns a gearman_string_t, whose const member cffi cannot assign:
+   see gxs_task_exception_text in CDEF_GLUE. */
+"""
+
+CDEF_WORKER = """
+/* worker.h (gearman_worker_set_ssl and gearman_worker_shutdown_handle are not exported) */
+gearman_worker_st *gearman_worker_create(gearman_worker_st *worker);
+gearman_worker_st *gearman_worker_clone(gearman_worker_st *worker, const gearman_worker_st *from);
+void gearman_worker_free(gearman_worker_st *worker);
+const char *gearman_worker_error(const gearman_worker_st *worker);
+int gearman_worker_errno(gearman_worker_st *worker);
+gearman_worker_options_t gearman_worker_options(const gearman_worker_st *worker);
+void gearman_worker_set_options(gearman_worker_st *worker, gearman_worker_options_t options);
+void gearman_worker_add_options(gearman_worker_st *worker, gearman_worker_options_t options);
+void gearman_worker_remove_options(gearman_worker_st *worker, gearman_worker_options_t options);
+int gearman_worker_timeout(gearman_worker_st *worker);
+void gearman_worker_set_timeout(gearman_worker_st *worker, int timeout);
+void *gearman_worker_context(const gearman_worker_st *worker);
+void gearman_worker_set_context(gearman_worker_st *worker, void *context);
+void gearman_worker_set_log_fn(gearman_worker_st *worker, gearman_log_fn *function, void *context,
+                               gearman_verbose_t verbose);
+gearman_return_t gearman_worker_add_server(gearman_worker_st *worker, const char *host,
+                                           in_port_t port);
+gearman_return_t gearman_worker_add_servers(gearman_worker_st *worker, const char *servers);
+void gearman_worker_remove_servers(gearman_worker_st *worker);
+gearman_return_t gearman_worker_wait(gearman_worker_st *worker);
+gearman_return_t gearman_worker_register(gearman_worker_st *worker, const char *function_name,
+                                         uint32_t timeout);
+gearman_return_t gearman_worker_unregister(gearman_worker_st *worker, const char *function_name);
+gearman_return_t gearman_worker_unregister_all(gearman_worker_st *worker);
+gearman_job_st *gearman_worker_grab_job(gearman_worker_st *worker, gearman_job_st *job,
+                                        gearman_return_t *ret_ptr);
+void gearman_job_free_all(gearman_worker_st *worker);
+bool gearman_worker_function_exist(gearman_worker_st *worker, const char *function_name,
+                                   size_t function_length);
+gearman_return_t gearman_worker_add_function(gearman_worker_st *worker,
+                                             const char *function_name, uint32_t timeout,
+                                             gearman_worker_fn *function, void *context);
+gearman_return_t gearman_worker_work(gearman_worker_st *worker);
+gearman_return_t gearman_worker_echo(gearman_worker_st *worker, const void *workload,
+                                     size_t workload_size);
+bool gearman_worker_set_server_option(gearman_worker_st *self, const char *option_arg,
+                                      size_t option_arg_size);
+void gearman_worker_set_namespace(gearman_worker_st *self, const char *namespace_key,
+                                  size_t namespace_key_size);
+const char *gearman_worker_namespace(gearman_worker_st *self);
+gearman_id_t gearman_worker_id(gearman_worker_st *self);
+gearman_return_t gearman_worker_set_identifier(gearman_worker_st *worker, const char *id,
+                                               size_t id_size);
+"""
+
+CDEF_JOB = """
+/* job.h */
+void gearman_job_free(gearman_job_st *job);
+gearman_return_t gearman_job_send_data(gearman_job_st *job, const void *data, size_t data_size);
+gearman_return_t gearman_job_send_warning(gearman_job_st *job, const void *warning,
+                                          size_t warning_size);
+gearman_return_t gearman_job_send_status(gearman_job_st *job, uint32_t numerator,
+                                         uint32_t denominator);
+gearman_return_t gearman_job_send_complete(gearman_job_st *job, const void *result,
+                                           size_t result_size);
+gearman_return_t gearman_job_send_exception(gearman_job_st *job, const void *exception,
+                                            size_t exception_size);
+gearman_return_t gearman_job_send_fail(gearman_job_st *job);
+const char *gearman_job_handle(const gearman_job_st *job);
+const char *gearman_job_function_name(const gearman_job_st *job);
+const char *gearman_job_unique(const gearman_job_st *job);
+const void *gearman_job_workload(const gearman_job_st *job);
+size_t gearman_job_workload_size(const gearman_job_st *job);
+void *gearman_job_take_workload(gearman_job_st *job, size_t *data_size);
+const char *gearman_job_error(gearman_job_st *job);
+"""
+
+# Callbacks from C into Python: one global @ffi.def_extern() implementation each, dispatching
+# through the context pointer (ffi.new_handle). client.py implements the task callbacks,
+# worker.py the worker function and the log callbacks.
+CDEF_CALLBACKS = """
+extern "Python" gearman_return_t gxs_task_created(gearman_task_st *task);
+extern "Python" gearman_return_t gxs_task_data(gearman_task_st *task);
+extern "Python" gearman_return_t gxs_task_warning(gearman_task_st *task);
+extern "Python" gearman_return_t gxs_task_status(gearman_task_st *task);
+extern "Python" gearman_return_t gxs_task_complete(gearman_task_st *task);
+extern "Python" gearman_return_t gxs_task_exception(gearman_task_st *task);
+extern "Python" gearman_return_t gxs_task_fail(gearman_task_st *task);
+extern "Python" void gxs_task_context_free(gearman_task_st *task, void *context);
+extern "Python" void *gxs_worker_function(gearman_job_st *job, void *context,
+                                          size_t *result_size, gearman_return_t *ret_ptr);
+extern "Python" void gxs_log(const char *line, gearman_verbose_t verbose, void *context);
+"""
+
+# --------------------------------------------------------------------------------------------------
+# C glue compiled into the module (set_source); each piece is declared in CDEF_GLUE.
+# --------------------------------------------------------------------------------------------------
+
+GLUE_SOURCE = """
+#include <libgearman-1.0/gearman.h>
+#include <stdlib.h>
+
+/* gearman_string_t has a const member, so it cannot be returned through cffi's generated code. */
+static size_t gxs_task_exception_text(const gearman_task_st *task, const char **text)
+{
+    gearman_string_t s = gearman_task_exception(task);
+    *text = s.c_str;
+    return s.c_str ? s.size : 0;
+}
+"""
+
+CDEF_GLUE = """
+size_t gxs_task_exception_text(const gearman_task_st *task, const char **text);
+"""
+
+
+def _pkg_config_available() -> bool:
+    if shutil.which("pkg-config") is None:
+        return False
+    return (
+        subprocess.run(
+            ["pkg-config", "--exists", "gearmand"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        ).returncode
+        == 0
+    )
+
+
+def _fallback_dirs(variable: str) -> list[str]:
+    value = os.environ.get(variable, "")
+    return [d for d in value.split(os.pathsep) if d]
+
+
+def _check_libgearman(include_dirs: list[str], library_dirs: list[str]) -> None:
+    """Stops the build with one clear line when gearman.h or libgearman.so cannot be used."""
+    cc = os.environ.get("CC", "cc").split()
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write(
+                "#include <libgearman-1.0/gearman.h>\n"
+                "int main(void) { return gearman_version() == 0; }\n"
+            )
+        cmd = [*cc, src, "-o", os.path.join(tmp, "probe")]
+        cmd += [f"-I{d}" for d in include_dirs] + [f"-L{d}" for d in library_dirs] + ["-lgearman"]
+        try:
+            ok = subprocess.run(cmd, capture_output=True, check=False).returncode == 0
+        except OSError:
+            ok = False
+    if not ok:
+        raise SystemExit(f"error: {INSTALL_HINT}")
+
+
+def make_ffibuilder() -> FFI:
+    builder = FFI()
+    for part in (CDEF_TYPES, CDEF_UTIL, CDEF_CLIENT, CDEF_TASK, CDEF_WORKER, CDEF_JOB,
+                 CDEF_CALLBACKS, CDEF_GLUE):
+        builder.cdef(part)
+    if _pkg_config_available():
+        # Probe first: a .pc file without the headers (a half-removed package) must still give
+        # the one-line message, not a compiler traceback.
+        cflags = subprocess.run(
+            ["pkg-config", "--cflags-only-I", "gearmand"], capture_output=True, text=True,
+            check=False,
+        ).stdout.split()
+        libs = subprocess.run(
+            ["pkg-config", "--libs-only-L", "gearmand"], capture_output=True, text=True,
+            check=False,
+        ).stdout.split()
+        _check_libgearman([f[2:] for f in cflags], [f[2:] for f in libs])
+        builder.set_source_pkgconfig(MODULE, ["gearmand"], GLUE_SOURCE)
+    else:
+        include_dirs = _fallback_dirs("GEARMAN_INCLUDE")
+        library_dirs = _fallback_dirs("GEARMAN_LIB")
+        _check_libgearman(include_dirs, library_dirs)
+        builder.set_source(
+            MODULE,
+            GLUE_SOURCE,
+            libraries=["gearman"],
+            include_dirs=include_dirs,
+            library_dirs=library_dirs,
+            runtime_library_dirs=library_dirs,
+        )
+    return builder
+
+
+ffibuilder = make_ffibuilder()
+
+if __name__ == "__main__":
+    # In-place development build: writes gearman_xs/_libgearman*.so next to the sources.
+    ffibuilder.compile(tmpdir=os.path.dirname(os.path.abspath(__file__)), verbose=False)

@@ -1,0 +1,48 @@
+"""gearman_xs: Perl's Gearman::XS for Python, a cffi binding of the system's libgearman.
+
+Gearman::XS's packages map to modules: ``Gearman::XS`` (constants, ``strerror``) is this package,
+``Gearman::XS::Client`` is ``gearman_xs.client.Client`` and so on. Every constant of
+``use Gearman::XS qw(:constants)`` is an attribute here, and ``from gearman_xs import *`` imports
+them. Where Perl returns ``($ret, $value)``, gearman_xs returns ``$value`` and raises a
+``GearmanError`` when ``$ret`` is a failure.
+"""
+
+from __future__ import annotations
+
+from typing import List
+
+from ._libgearman import ffi, lib
+from .constants import CONSTANTS, VALUES
+from .errors import (
+    ClosedError,
+    ConcurrentUseError,
+    GearmanConnectionError,
+    GearmanError,
+    GearmanTimeout,
+    WorkException,
+    WorkFail,
+    strerror,
+)
+
+__version__ = "0.1.0"
+
+globals().update(VALUES)
+
+
+def version() -> str:
+    """The version of the libgearman in use, e.g. ``"1.1.20+ds"`` (``gearman_version()``)."""
+    return str(ffi.string(lib.gearman_version()).decode("ascii"))
+
+
+__all__: List[str] = [
+    *CONSTANTS,
+    "strerror",
+    "version",
+    "GearmanError",
+    "GearmanTimeout",
+    "GearmanConnectionError",
+    "WorkFail",
+    "WorkException",
+    "ClosedError",
+    "ConcurrentUseError",
+]

@@ -1,0 +1,153 @@
+"""The exception hierarchy, and the one helper that turns a ``gearman_return_t`` into it.
+
+Gearman::XS returns ``($ret, $value)``; gearman_xs returns the value and raises one of these when
+``$ret`` is a failure. Every exception carries libgearman's code (``code``), the code's name
+(``name``, what ``gearman_xs.strerror(code)`` gives) and libgearman's own error text (``message``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from ._libgearman import ffi, lib
+
+__all__ = [
+    "GearmanError",
+    "GearmanTimeout",
+    "GearmanConnectionError",
+    "WorkFail",
+    "WorkException",
+    "ClosedError",
+    "ConcurrentUseError",
+    "strerror",
+    "error_for",
+    "check",
+]
+
+
+def strerror(code: int) -> str:
+    """The name of a ``gearman_return_t`` (``Gearman::XS::strerror``): ``strerror(47)`` is
+    ``"GEARMAN_TIMEOUT"``; codes outside the enum give ``"GEARMAN_MAX_RETURN"``."""
+    if not isinstance(code, int) or isinstance(code, bool):
+        raise TypeError(f"strerror() needs an int return code, not {type(code).__name__}")
+    if not 0 <= code < lib.GEARMAN_MAX_RETURN:
+        code = lib.GEARMAN_MAX_RETURN
+    return str(ffi.string(lib.gearman_strerror(code)).decode("ascii"))
+
+
+class GearmanError(Exception):
+    """A libgearman failure: ``code`` (a ``GEARMAN_*`` return code), ``name`` (its strerror) and
+    ``message`` (libgearman's error text, or the name when libgearman gave none)."""
+
+    def __init__(self, code: int, message: Optional[str] = None) -> None:
+        self.code = code
+        self.name = strerror(code)
+        self.message = message or self.name
+        super().__init__(code, self.message)
+
+    def __str__(self) -> str:
+        if self.message == self.name:
+            return self.name
+        return f"{self.name}: {self.message}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.code}, {self.message!r})"
+
+
+class GearmanTimeout(GearmanError, TimeoutError):
+    """``GEARMAN_TIMEOUT``: nothing arrived within the object's timeout."""
+
+
+class GearmanConnectionError(GearmanError, ConnectionError):
+    """No usable server: COULD_NOT_CONNECT, LOST_CONNECTION, NO_SERVERS, GETADDRINFO or
+    NOT_CONNECTED."""
+
+
+class WorkFail(GearmanError):
+    """``GEARMAN_WORK_FAIL``: the worker failed the job (WORK_FAIL)."""
+
+
+class WorkException(GearmanError):
+    """``GEARMAN_WORK_EXCEPTION``: the worker sent WORK_EXCEPTION; ``exception`` holds its
+    payload (bytes, possibly empty)."""
+
+    def __init__(self, code: int, message: Optional[str] = None, exception: bytes = b"") -> None:
+        self.exception = exception
+        super().__init__(code, message)
+
+    def __str__(self) -> str:
+        base = super().__str__()
+        if self.exception:
+            return f"{base}: {self.exception.decode('utf-8', 'replace')}"
+        return base
+
+
+class ClosedError(GearmanError, ValueError):
+    """The Client or Worker was closed; like a closed file, it raises instead of reaching C.
+    ``code`` is ``GEARMAN_INVALID_ARGUMENT``."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(lib.GEARMAN_INVALID_ARGUMENT, f"{what} is closed")
+
+
+class ConcurrentUseError(GearmanError, RuntimeError):
+    """A second thread called into a Client or Worker that another thread is using. libgearman
+    objects are not thread-safe: use one object per thread. ``code`` is ``GEARMAN_IN_PROGRESS``."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            lib.GEARMAN_IN_PROGRESS,
+            f"{what} is in use by another thread; use one {what} per thread",
+        )
+
+
+_CONNECTION_CODES = frozenset(
+    {
+        lib.GEARMAN_COULD_NOT_CONNECT,
+        lib.GEARMAN_LOST_CONNECTION,
+        lib.GEARMAN_NO_SERVERS,
+        lib.GEARMAN_GETADDRINFO,
+        lib.GEARMAN_NOT_CONNECTED,
+    }
+)
+
+
+def error_for(code: int, message: Optional[str] = None, exception: bytes = b"") -> GearmanError:
+    """The exception for ``code``, of the most specific class."""
+    if code == lib.GEARMAN_TIMEOUT:
+        return GearmanTimeout(code, message)
+    if code in _CONNECTION_CODES:
+        return GearmanConnectionError(code, message)
+    if code == lib.GEARMAN_WORK_FAIL:
+        return WorkFail(code, message)
+    if code == lib.GEARMAN_WORK_EXCEPTION:
+        return WorkException(code, message, exception)
+    return GearmanError(code, message)
+
+
+_ERROR_TEXT = {
+    ffi.typeof("gearman_client_st *"): lib.gearman_client_error,
+    ffi.typeof("gearman_worker_st *"): lib.gearman_worker_error,
+    ffi.typeof("gearman_task_st *"): lib.gearman_task_error,
+    ffi.typeof("gearman_job_st *"): lib.gearman_job_error,
+}
+
+
+def error_text(source: Any) -> Optional[str]:
+    """libgearman's last error text of a client, worker, task or job pointer (None if none)."""
+    if source is None or source == ffi.NULL:
+        return None
+    getter = _ERROR_TEXT.get(ffi.typeof(source))
+    if getter is None:
+        raise TypeError(f"no libgearman error text for {ffi.typeof(source)}")
+    text = getter(source)
+    if text == ffi.NULL:
+        return None
+    return ffi.string(text).decode("utf-8", "replace") or None
+
+
+def check(rc: int, source: Any = None) -> None:
+    """Raises the exception for ``rc`` unless it is ``GEARMAN_SUCCESS``. ``source`` is the
+    ``gearman_client_st *``, ``gearman_worker_st *``, task or job whose error text explains it."""
+    if rc != lib.GEARMAN_SUCCESS:
+        raise error_for(rc, error_text(source))
