@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import List
 
 from ._libgearman import ffi, lib
+from .admin import Admin, AdminError, AdminGroup, AdminGroupError, AdminProtocolError
 from .constants import CONSTANTS, VALUES
 from .errors import (
     ClosedError,
@@ -45,4 +46,5 @@ __all__: List[str] = [
     "WorkException",
     "ClosedError",
     "ConcurrentUseError",
+    "Admin", "AdminGroup", "AdminError", "AdminGroupError", "AdminProtocolError",
 ]
