@@ -444,10 +444,37 @@ static size_t gxs_task_exception_text(const gearman_task_st *task, const char **
     *text = s.c_str;
     return s.c_str ? s.size : 0;
 }
+
+/* --- worker glue (gearman_xs/worker.py) ---
+   The V1 worker function goes through a trampoline that presets *ret_ptr to GEARMAN_WORK_FAIL, so
+   that a Python callback which fails before it can store a code (an exception at entry, e.g. a
+   pending KeyboardInterrupt) fails the job instead of reporting an empty success. Python stores
+   GEARMAN_SUCCESS itself when the job succeeded. */
+static void *gxs_worker_function(gearman_job_st *job, void *context, size_t *result_size,
+                                 gearman_return_t *ret_ptr);
+static void *gxs_worker_trampoline(gearman_job_st *job, void *context, size_t *result_size,
+                                   gearman_return_t *ret_ptr)
+{
+    *ret_ptr = GEARMAN_WORK_FAIL;
+    *result_size = 0;
+    return gxs_worker_function(job, context, result_size, ret_ptr);
+}
+static gearman_return_t gxs_worker_add_function(gearman_worker_st *worker, const char *function_name,
+                                                uint32_t timeout, void *context)
+{
+    return gearman_worker_add_function(worker, function_name, timeout, gxs_worker_trampoline,
+                                       context);
+}
 """
 
 CDEF_GLUE = """
 size_t gxs_task_exception_text(const gearman_task_st *task, const char **text);
+"""
+
+# --- worker glue: see GLUE_SOURCE
+CDEF_GLUE += """
+gearman_return_t gxs_worker_add_function(gearman_worker_st *worker, const char *function_name,
+                                         uint32_t timeout, void *context);
 """
 
 
