@@ -24,6 +24,8 @@ from .errors import (
     WorkFail,
     strerror,
 )
+from .job import Job
+from .worker import Worker
 
 __version__ = "0.1.0"
 
@@ -47,4 +49,5 @@ __all__: List[str] = [
     "ClosedError",
     "ConcurrentUseError",
     "Admin", "AdminGroup", "AdminError", "AdminGroupError", "AdminProtocolError",
+    "Worker", "Job",
 ]

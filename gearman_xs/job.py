@@ -35,7 +35,7 @@ class Job:
     """A job being worked on. Not created directly: see ``Worker.add_function()`` and
     ``Worker.grab_job()``."""
 
-    __slots__ = ("_ptr", "_finished", "_worker", "_owner", "__weakref__")
+    __slots__ = ("__weakref__", "_finished", "_owner", "_ptr", "_worker")
 
     _ptr: Any
     _finished: bool

@@ -80,7 +80,7 @@ def _entry_error(exc_type: Type[BaseException], exc: BaseException, tb: Optional
 class _Function:
     """What the C function context points at (through ffi.new_handle)."""
 
-    __slots__ = ("worker", "fn", "context", "pass_context", "name")
+    __slots__ = ("context", "fn", "name", "pass_context", "worker")
 
     def __init__(self, worker: Worker, name: bytes, fn: WorkerFunction, context: Any) -> None:
         self.worker = worker
@@ -91,20 +91,20 @@ class _Function:
 
 
 class _LogTarget:
-    __slots__ = ("worker", "fn")
+    __slots__ = ("fn", "worker")
 
     def __init__(self, worker: Worker, fn: LogFunction) -> None:
         self.worker = worker
         self.fn = fn
 
 
-@ffi.def_extern(onerror=_entry_error)
+@ffi.def_extern(onerror=_entry_error)  # type: ignore[untyped-decorator]
 def gxs_worker_function(job_ptr: Any, context: Any, size_ptr: Any, ret_ptr: Any) -> Any:
     rec: _Function = ffi.from_handle(context)
     return rec.worker._call(rec, job_ptr, size_ptr, ret_ptr)
 
 
-@ffi.def_extern(onerror=_entry_error)
+@ffi.def_extern(onerror=_entry_error)  # type: ignore[untyped-decorator]
 def gxs_log(line: Any, verbose: int, context: Any) -> None:
     target: _LogTarget = ffi.from_handle(context)
     worker = target.worker
@@ -160,7 +160,7 @@ class Worker:
         self._timeout_return = False
         self._c_timeout = SLICE_MS
         self._dirty = False  # a job was taken since the C state machine last restarted
-        self._grabbed: "weakref.WeakSet[Job]" = weakref.WeakSet()
+        self._grabbed: weakref.WeakSet[Job] = weakref.WeakSet()
         self._orphans: List[Tuple[Any, Any, bool]] = []
         self._retired: List[Any] = []
         self._identifier: Optional[bytes] = None
@@ -200,16 +200,16 @@ class Worker:
     def _raise_pending(self) -> None:
         if _entry_errors:
             me = threading.get_ident()
-            for i, (ident, exc) in enumerate(_entry_errors):
+            for i, (ident, entry_exc) in enumerate(_entry_errors):
                 if ident == me:
                     del _entry_errors[i]
                     if self._pending is None:
-                        self._pending = exc
+                        self._pending = entry_exc
                     break
-        exc = self._pending
-        if exc is not None:
+        pending = self._pending
+        if pending is not None:
             self._pending = None
-            raise exc
+            raise pending
 
     # -- servers ---------------------------------------------------------------------------------
 
@@ -263,7 +263,7 @@ class Worker:
         """The ``GEARMAN_WORKER_*`` option bits. ``GEARMAN_WORKER_TIMEOUT_RETURN`` reports what
         you set (the Worker always uses it internally)."""
         opts = int(self._simple(lib.gearman_worker_options)) & ~_TIMEOUT_RETURN
-        return opts | (_TIMEOUT_RETURN if self._timeout_return else 0)
+        return int(opts | (_TIMEOUT_RETURN if self._timeout_return else 0))
 
     def set_options(self, options: int) -> None:
         """Sets the options (libgearman adds or removes each settable bit). Removing
@@ -299,7 +299,7 @@ class Worker:
             self._lock.release()
 
     def _set_timeout_return(self, on: bool) -> None:
-        if self._timeout_return and not on:
+        if not on:  # libgearman's remove_options(TIMEOUT_RETURN) resets the timeout
             self._timeout = lib.GEARMAN_WORKER_WAIT_TIMEOUT
         self._timeout_return = on
 
@@ -468,10 +468,7 @@ class Worker:
         self._in_call = True
         self._calls += 1
         try:
-            if rec.pass_context:
-                result = rec.fn(job, rec.context)
-            else:
-                result = rec.fn(job)
+            result = rec.fn(job, rec.context) if rec.pass_context else rec.fn(job)
         except BaseException as exc:
             self._function_raised(rec, job, job_ptr, exc)
             return _NULL
@@ -646,7 +643,7 @@ class Worker:
         if count is not None:
             count = _args.int_arg(count, "count", 0, 2**63 - 1)
         ptr = self._acquire()
-        previous: Dict[int, Any] = {}
+        previous: Dict[signal.Signals, Any] = {}
         try:
             if handle_signals and threading.current_thread() is threading.main_thread():
 
