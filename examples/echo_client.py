@@ -2,7 +2,8 @@
 """Echo Client: the port of Gearman::XS's examples/echo_client.pl.
 
 Sends <string> to the job server as an ECHO_REQ through a ``gearman_xs.Client`` and checks the
-echo. Prints nothing on success; on failure prints libgearman's error text to stderr.
+echo. Prints nothing on success; on failure prints the error (its GEARMAN_* name and
+libgearman's text) to stderr.
 
     python3 echo_client.py [-h <host>] [-p <port>] <string>
 
@@ -57,13 +58,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         try:
             client.add_server(opts.host or None, opts.port)
         except (GearmanError, ValueError) as e:
-            print(getattr(e, "message", e), file=sys.stderr)
+            print(e, file=sys.stderr)
             return 1
 
         try:
             client.echo(os.fsencode(args[0]))
         except GearmanError as e:
-            print(e.message, file=sys.stderr)
+            print(e, file=sys.stderr)
             return 1
     return 0
 

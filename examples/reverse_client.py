@@ -7,8 +7,8 @@ reverse_worker.py) and prints ``Result=<result>``.
     python3 reverse_client.py [-h <host>] [-p <port>] [-t <timeout>] <string>
 
 ``-t`` is the client's I/O timeout in milliseconds (like the Perl script, 0 means no timeout).
-A failed job prints ``Work failed`` to stderr; any other failure prints libgearman's error text
-to stderr (``gearman_wait(GEARMAN_TIMEOUT) timeout reached, ...`` for a timeout).
+A failed job prints ``Work failed`` to stderr; any other failure prints the error (its GEARMAN_*
+name and libgearman's text) to stderr, e.g. ``GEARMAN_TIMEOUT: ...`` for a timeout.
 
 Exit codes: 0 on success, 1 on a usage error or any failure (the Perl original exits 0 when the
 job fails or times out). The Perl script's WORK_DATA / WORK_STATUS branches are dead code with
@@ -76,7 +76,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         try:
             client.add_server(opts.host or None, opts.port)
         except (GearmanError, ValueError) as e:
-            print(getattr(e, "message", e), file=sys.stderr)
+            print(e, file=sys.stderr)
             return 1
 
         try:
@@ -85,7 +85,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             print("Work failed", file=sys.stderr)
             return 1
         except GearmanError as e:
-            print(e.message, file=sys.stderr)
+            print(e, file=sys.stderr)
             return 1
 
     write_line(b"Result=" + result)

@@ -9,8 +9,8 @@ the job is no longer known (it has finished). Run reverse_worker.py -s to see th
 
     python3 reverse_client_bg.py [-h <host>] [-p <port>] <string>
 
-Exit codes: 0 when the job has finished, 1 on a usage error or any failure (libgearman's error
-text goes to stderr).
+Exit codes: 0 when the job has finished, 1 on a usage error or any failure (the error goes to
+stderr).
 """
 
 from __future__ import annotations
@@ -61,13 +61,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         try:
             client.add_server(opts.host or None, opts.port)
         except (GearmanError, ValueError) as e:
-            print(getattr(e, "message", e), file=sys.stderr)
+            print(e, file=sys.stderr)
             return 1
 
         try:
             job_handle = client.do_background("reverse", os.fsencode(args[0]))
         except GearmanError as e:
-            print(e.message, file=sys.stderr)
+            print(e, file=sys.stderr)
             return 1
 
         print(f"Background Job Handle={job_handle}", flush=True)
@@ -76,7 +76,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             try:
                 status = client.job_status(job_handle)
             except GearmanError as e:
-                print(e.message, file=sys.stderr)
+                print(e, file=sys.stderr)
                 return 1
 
             print(

@@ -14,8 +14,8 @@ As in the Perl original the callbacks are set after the tasks were added. With G
 libgearman 1.x they then never fire (only the ``Added:`` lines appear); gearman_xs applies a
 callback set before ``run_tasks()`` to the tasks already added, so every line above appears.
 
-Exit codes: 0 when every task has run, 1 on a usage error or any failure (libgearman's error text
-goes to stderr).
+Exit codes: 0 when every task has run, 1 on a usage error or any failure (the error goes to
+stderr).
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         try:
             client.add_server(opts.host or None, opts.port)
         except (GearmanError, ValueError) as e:
-            print(getattr(e, "message", e), file=sys.stderr)
+            print(e, file=sys.stderr)
             return 1
 
         workload = os.fsencode(args[0])
@@ -104,7 +104,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             try:
                 task = client.add_task("reverse", workload)
             except GearmanError as e:
-                print(e.message, file=sys.stderr)
+                print(e, file=sys.stderr)
                 return 1
             write_line("Added: ", task.unique())
 
@@ -117,7 +117,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         try:
             client.run_tasks()
         except GearmanError as e:
-            print(e.message, file=sys.stderr)
+            print(e, file=sys.stderr)
             return 1
     return 0
 

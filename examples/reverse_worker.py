@@ -11,8 +11,8 @@ it prints ``Job=<handle>[ Unique=<unique>] Workload=<workload> Result=<result>``
     -s           send the status i/n and sleep one second per letter
     -u           grab the unique id (GEARMAN_WORKER_GRAB_UNIQ) and print it
     -t <timeout> the worker's timeout in milliseconds (0, the default, means none): each round
-                 without a job prints libgearman's timeout message to stderr, and the worker
-                 goes on waiting
+                 without a job prints a GEARMAN_TIMEOUT error to stderr, and the worker goes
+                 on waiting
 
 Ctrl-C (SIGINT) and SIGTERM stop it cleanly: a job that is running is finished first, then the
 worker exits with code 0. Exit code 1 on a usage error or when the server or function cannot be
@@ -142,13 +142,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         try:
             worker.add_server(opts.host or None, opts.port)
         except (GearmanError, ValueError) as e:
-            print(getattr(e, "message", e), file=sys.stderr)
+            print(e, file=sys.stderr)
             return 1
 
         try:
             worker.add_function("reverse", 0, reverse, options)
         except GearmanError as e:
-            print(e.message, file=sys.stderr)
+            print(e, file=sys.stderr)
             return 1
 
         stopping: List[int] = []
@@ -166,7 +166,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             except GearmanError as e:
                 if stopping:
                     break
-                print(e.message, file=sys.stderr, flush=True)
+                print(e, file=sys.stderr, flush=True)
                 if isinstance(e, GearmanConnectionError):
                     _pause(1.0, stopping)
 
