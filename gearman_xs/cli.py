@@ -16,7 +16,7 @@ import os
 import sys
 import time
 from datetime import datetime
-from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple, Union
+from typing import IO, Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple, Union
 
 from ._libgearman import lib
 from .admin import (
@@ -30,7 +30,9 @@ from .admin import (
     JobInfo,
     PriorityStatus,
     WorkerInfo,
+    parse_servers,
 )
+from .cli_jobs import Unavailable, add_job_commands, run_submit, run_worker
 from .errors import GearmanError
 
 __all__ = ["main", "build_parser"]
@@ -103,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     drop.add_argument("function")
     send = add("send", "send any admin command and print the raw reply")
     send.add_argument("words", nargs="+", metavar="WORD")
+    add_job_commands(add)
     return parser
 
 
@@ -312,14 +315,41 @@ def watch(command: str, call: Callable[[Admin], Any], group: AdminGroup, output:
     return EXIT_FAILURE if output.failed else EXIT_OK
 
 
-def main(argv: Optional[Sequence[str]] = None, *, stdin: Optional[TextIO] = None,
+def run_job_command(args: argparse.Namespace, after: List[str], servers: str, stdin: Optional[IO[Any]],
+                    out: TextIO, err: TextIO) -> int:
+    """``submit`` and ``worker`` (gearman_xs.Client / gearman_xs.Worker)."""
+    try:
+        parse_servers(servers)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    # libgearman adds $GEARMAN_SERVERS to every client and worker by itself: the servers were
+    # resolved above (it is the default there), so keep it from adding them a second time.
+    os.environ.pop("GEARMAN_SERVERS", None)
+    if args.command == "submit":
+        if after:
+            raise UsageError("'--' is only for worker FUNCTION -- COMMAND...")
+        timeout = getattr(args, "timeout", None)
+        if timeout is not None and not timeout > 0:
+            raise UsageError("--timeout must be > 0")
+        return run_submit(args, servers, timeout, stdin, out)
+    if args.command_words and after:
+        raise UsageError("give the worker command either after '--' or before it, not both")
+    return run_worker(args, args.command_words or after, servers, out, err)
+
+
+def main(argv: Optional[Sequence[str]] = None, *, stdin: Optional[IO[Any]] = None,
          stdout: Optional[TextIO] = None, stderr: Optional[TextIO] = None) -> int:
     """Runs ``gearman-xs`` with ``argv`` (default ``sys.argv[1:]``) and returns the exit status."""
     out = stdout or sys.stdout
     err = stderr or sys.stderr
+    words = list(sys.argv[1:] if argv is None else argv)
+    after: List[str] = []
+    if "--" in words:  # worker FUNCTION -- COMMAND...: the command is never parsed as options
+        cut = words.index("--")
+        words, after = words[:cut], words[cut + 1 :]
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(words)
     except SystemExit as exc:  # --help (0) or a usage error (2)
         return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
     try:
@@ -327,6 +357,10 @@ def main(argv: Optional[Sequence[str]] = None, *, stdin: Optional[TextIO] = None
         timeout = getattr(args, "timeout", DEFAULT_TIMEOUT)
         if not timeout > 0:
             raise UsageError("--timeout must be > 0")
+        if args.command in ("submit", "worker"):
+            return run_job_command(args, after, servers, stdin, out, err)
+        if after:
+            raise UsageError("'--' is only for worker FUNCTION -- COMMAND...")
         try:
             group = AdminGroup(servers, timeout)
         except ValueError as exc:
@@ -340,7 +374,7 @@ def main(argv: Optional[Sequence[str]] = None, *, stdin: Optional[TextIO] = None
     except (TypeError, ValueError) as exc:  # bad names etc., refused before anything is sent
         err.write(f"gearman-xs: {exc}\n")
         return EXIT_USAGE
-    except GearmanError as exc:  # pragma: no cover - per-server errors are reported by Output
+    except (GearmanError, Unavailable) as exc:  # admin errors are reported per server by Output
         err.write(f"gearman-xs: {exc}\n")
         return EXIT_FAILURE
     except BrokenPipeError:
