@@ -2,7 +2,8 @@
 something.
 
 Exit status: 0 on success, 1 when any server or job failed (unreachable, timeout, ``ERR`` reply,
-malformed reply, job failure), 2 for a usage error. The C tools exit 0 on most of these.
+malformed reply, job failure), 2 for a usage error, 130 after Ctrl-C (except in ``--watch``, which
+Ctrl-C ends normally). The C tools exit 0 on most of these.
 Servers: ``--servers h:p,h2:p2``, or ``-h/--host`` and ``-p/--port`` (like gearadmin; ``--help``
 is the help flag), else ``$GEARMAN_SERVERS``, else localhost:4730. Every server is asked and the
 answers are kept apart (a SERVER column, or one JSON key per server).
@@ -379,3 +380,6 @@ def main(argv: Optional[Sequence[str]] = None, *, stdin: Optional[IO[Any]] = Non
         return EXIT_FAILURE
     except BrokenPipeError:
         return EXIT_FAILURE
+    except KeyboardInterrupt:
+        err.write("gearman-xs: interrupted\n")
+        return 130

@@ -388,3 +388,26 @@ def test_workers_info_type(admin: Admin) -> None:
     settle(admin)
     (me,) = admin.workers()
     assert isinstance(me, WorkerInfo) and me.fd >= 0 and me.functions == ()
+
+
+def test_threads_share_one_admin(gearmand: Gearmand, admin: Admin) -> None:
+    import threading
+
+    admin.create_function("threaded")
+    expected = [FunctionStatus("threaded", 0, 0, 0)]
+    failures: list = []
+
+    def hammer() -> None:
+        try:
+            for _ in range(30):
+                if admin.status() != expected or admin.getpid() != gearmand.pid:
+                    failures.append("wrong answer")
+        except Exception as exc:  # reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert failures == []
