@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import List
 
+from . import socket_buffers  # lifts libgearman's 32 KiB socket-buffer clamp (see its docstring)
 from ._libgearman import ffi, lib
 from .admin import Admin, AdminError, AdminGroup, AdminGroupError, AdminProtocolError
 from .constants import CONSTANTS, VALUES
@@ -50,4 +51,5 @@ __all__: List[str] = [
     "ConcurrentUseError",
     "Admin", "AdminGroup", "AdminError", "AdminGroupError", "AdminProtocolError",
     "Worker", "Job",
+    "socket_buffers",
 ]
