@@ -781,6 +781,177 @@ const char *gxs_sb_library(void);
 """
 # --- end of socket-buffer glue ---------------------------------------------------------------------
 
+# --- client glue (client helper): do() results collected in C, without a Python callback per packet.
+CLIENT_GLUE_SOURCE = """
+#include <string.h>
+
+/* The Python task callbacks, defined by cffi further down (extern "Python"). */
+static gearman_return_t gxs_task_created(gearman_task_st *);
+static gearman_return_t gxs_task_data(gearman_task_st *);
+static gearman_return_t gxs_task_warning(gearman_task_st *);
+static gearman_return_t gxs_task_status(gearman_task_st *);
+static gearman_return_t gxs_task_complete(gearman_task_st *);
+static gearman_return_t gxs_task_exception(gearman_task_st *);
+static gearman_return_t gxs_task_fail(gearman_task_st *);
+
+typedef struct gxs_acc {
+    char *buf; size_t size; size_t cap;     /* result: WORK_DATA chunks + WORK_COMPLETE, malloc'd */
+    char *exc; size_t exc_size;             /* WORK_EXCEPTION payload, malloc'd */
+    unsigned long events;                   /* packets seen (progress) */
+    int background;                         /* done at JOB_CREATED */
+    int done;
+    gearman_return_t rc;                    /* final outcome once done */
+} gxs_acc;
+
+static int gxs_acc_append(gxs_acc *a, const void *p, size_t n)
+{
+    if (p == NULL || n == 0) return 0;
+    if (a->size + n > a->cap) {
+        size_t cap = a->cap ? a->cap : 256;
+        char *nb;
+        while (cap < a->size + n) cap *= 2;
+        nb = (char *)realloc(a->buf, cap);
+        if (nb == NULL) return -1;
+        a->buf = nb; a->cap = cap;
+    }
+    memcpy(a->buf + a->size, p, n);
+    a->size += n;
+    return 0;
+}
+
+static gearman_return_t gxs_acc_on_event(gearman_task_st *t)
+{
+    gxs_acc *a = (gxs_acc *)gearman_task_context(t);
+    a->events++;
+    return GEARMAN_SUCCESS;
+}
+
+static gearman_return_t gxs_acc_on_created(gearman_task_st *t)
+{
+    gxs_acc *a = (gxs_acc *)gearman_task_context(t);
+    a->events++;
+    if (a->background) { a->done = 1; a->rc = GEARMAN_SUCCESS; }
+    return GEARMAN_SUCCESS;
+}
+
+static gearman_return_t gxs_acc_on_data(gearman_task_st *t)
+{
+    gxs_acc *a = (gxs_acc *)gearman_task_context(t);
+    a->events++;
+    if (gxs_acc_append(a, gearman_task_data(t), gearman_task_data_size(t))) {
+        a->done = 1; a->rc = GEARMAN_MEMORY_ALLOCATION_FAILURE;
+    }
+    return GEARMAN_SUCCESS;
+}
+
+static gearman_return_t gxs_acc_on_complete(gearman_task_st *t)
+{
+    gxs_acc *a = (gxs_acc *)gearman_task_context(t);
+    a->events++;
+    if (a->done) return GEARMAN_SUCCESS;
+    a->rc = GEARMAN_SUCCESS;
+    if (a->size == 0) {           /* the usual case: hand libgearman's buffer over, no copy */
+        size_t n = 0;
+        void *p = gearman_task_take_data(t, &n);
+        if (p != NULL) { free(a->buf); a->buf = (char *)p; a->size = n; a->cap = n; }
+    } else if (gxs_acc_append(a, gearman_task_data(t), gearman_task_data_size(t))) {
+        a->rc = GEARMAN_MEMORY_ALLOCATION_FAILURE;
+    }
+    a->done = 1;
+    return GEARMAN_SUCCESS;
+}
+
+static gearman_return_t gxs_acc_on_exception(gearman_task_st *t)
+{
+    gxs_acc *a = (gxs_acc *)gearman_task_context(t);
+    size_t n = gearman_task_data_size(t);
+    a->events++;
+    if (n && a->exc == NULL && (a->exc = (char *)malloc(n)) != NULL) {
+        memcpy(a->exc, gearman_task_data(t), n);
+        a->exc_size = n;
+    }
+    a->done = 1; a->rc = GEARMAN_WORK_EXCEPTION;
+    return GEARMAN_SUCCESS;
+}
+
+static gearman_return_t gxs_acc_on_fail(gearman_task_st *t)
+{
+    gxs_acc *a = (gxs_acc *)gearman_task_context(t);
+    a->events++;
+    if (!a->done) { a->done = 1; a->rc = GEARMAN_WORK_FAIL; }
+    return GEARMAN_SUCCESS;
+}
+
+static void gxs_acc_release(gxs_acc *a)
+{
+    free(a->buf); a->buf = NULL; a->size = a->cap = 0;
+    free(a->exc); a->exc = NULL; a->exc_size = 0;
+}
+
+/* Every task the client adds gets the Python callbacks (they dispatch through the task context). */
+static void gxs_client_install_callbacks(gearman_client_st *c)
+{
+    gearman_client_set_created_fn(c, gxs_task_created);
+    gearman_client_set_data_fn(c, gxs_task_data);
+    gearman_client_set_warning_fn(c, gxs_task_warning);
+    gearman_client_set_status_fn(c, gxs_task_status);
+    gearman_client_set_complete_fn(c, gxs_task_complete);
+    gearman_client_set_exception_fn(c, gxs_task_exception);
+    gearman_client_set_fail_fn(c, gxs_task_fail);
+}
+
+typedef gearman_task_st *(*gxs_add_fn)(gearman_client_st *, gearman_task_st *, void *, const char *,
+                                       const char *, const void *, size_t, gearman_return_t *);
+
+/* kind: 0 high, 1 normal, 2 low; +3 for background. */
+static gearman_task_st *gxs_add_task_kind(gearman_client_st *c, int kind, void *context,
+                                          const char *fn, const char *unique, const void *w,
+                                          size_t n, gearman_return_t *ret)
+{
+    static gxs_add_fn fns[6] = {
+        gearman_client_add_task_high, gearman_client_add_task, gearman_client_add_task_low,
+        gearman_client_add_task_high_background, gearman_client_add_task_background,
+        gearman_client_add_task_low_background };
+    if (kind < 0 || kind > 5) { *ret = GEARMAN_INVALID_ARGUMENT; return NULL; }
+    return fns[kind](c, NULL, context, fn, unique, w, n, ret);
+}
+
+/* Adds a task whose packets are collected into *a by C callbacks (do*() and do_*background()). */
+static gearman_task_st *gxs_add_acc_task(gearman_client_st *c, int kind, gxs_acc *a,
+                                         const char *fn, const char *unique, const void *w,
+                                         size_t n, gearman_return_t *ret)
+{
+    gearman_task_st *t;
+    a->background = kind >= 3;
+    gearman_client_set_created_fn(c, gxs_acc_on_created);
+    gearman_client_set_data_fn(c, gxs_acc_on_data);
+    gearman_client_set_warning_fn(c, gxs_acc_on_event);
+    gearman_client_set_status_fn(c, gxs_acc_on_event);
+    gearman_client_set_complete_fn(c, gxs_acc_on_complete);
+    gearman_client_set_exception_fn(c, gxs_acc_on_exception);
+    gearman_client_set_fail_fn(c, gxs_acc_on_fail);
+    t = gxs_add_task_kind(c, kind, a, fn, unique, w, n, ret);
+    gxs_client_install_callbacks(c);
+    return t;
+}
+"""
+
+CLIENT_CDEF_GLUE = """
+typedef struct gxs_acc {
+    char *buf; size_t size; size_t cap; char *exc; size_t exc_size;
+    unsigned long events; int background; int done; gearman_return_t rc;
+} gxs_acc;
+void gxs_acc_release(gxs_acc *a);
+void gxs_client_install_callbacks(gearman_client_st *c);
+gearman_task_st *gxs_add_task_kind(gearman_client_st *c, int kind, void *context, const char *fn,
+                                   const char *unique, const void *w, size_t n,
+                                   gearman_return_t *ret);
+gearman_task_st *gxs_add_acc_task(gearman_client_st *c, int kind, gxs_acc *a, const char *fn,
+                                  const char *unique, const void *w, size_t n,
+                                  gearman_return_t *ret);
+"""
+# --- end client glue
+
 
 def _pkg_config_available() -> bool:
     if shutil.which("pkg-config") is None:
@@ -824,7 +995,7 @@ def _check_libgearman(include_dirs: list[str], library_dirs: list[str]) -> None:
 def make_ffibuilder() -> FFI:
     builder = FFI()
     for part in (CDEF_TYPES, CDEF_UTIL, CDEF_CLIENT, CDEF_TASK, CDEF_WORKER, CDEF_JOB,
-                 CDEF_CALLBACKS, CDEF_GLUE, CDEF_SOCKET_BUFFERS):
+                 CDEF_CALLBACKS, CDEF_GLUE, CDEF_SOCKET_BUFFERS, CLIENT_CDEF_GLUE):
         builder.cdef(part)
     if _pkg_config_available():
         # Probe first: a .pc file without the headers (a half-removed package) must still give
@@ -838,14 +1009,16 @@ def make_ffibuilder() -> FFI:
             check=False,
         ).stdout.split()
         _check_libgearman([f[2:] for f in cflags], [f[2:] for f in libs])
-        builder.set_source_pkgconfig(MODULE, ["gearmand"], GLUE_SOURCE + SOCKET_BUFFERS_SOURCE)
+        builder.set_source_pkgconfig(
+            MODULE, ["gearmand"], GLUE_SOURCE + SOCKET_BUFFERS_SOURCE + CLIENT_GLUE_SOURCE
+        )
     else:
         include_dirs = _fallback_dirs("GEARMAN_INCLUDE")
         library_dirs = _fallback_dirs("GEARMAN_LIB")
         _check_libgearman(include_dirs, library_dirs)
         builder.set_source(
             MODULE,
-            GLUE_SOURCE + SOCKET_BUFFERS_SOURCE,
+            GLUE_SOURCE + SOCKET_BUFFERS_SOURCE + CLIENT_GLUE_SOURCE,
             libraries=["gearman"],
             include_dirs=include_dirs,
             library_dirs=library_dirs,

@@ -14,6 +14,7 @@ from typing import List
 from . import socket_buffers  # lifts libgearman's 32 KiB socket-buffer clamp (see its docstring)
 from ._libgearman import ffi, lib
 from .admin import Admin, AdminError, AdminGroup, AdminGroupError, AdminProtocolError
+from .client import Client, JobStatus
 from .constants import CONSTANTS, VALUES
 from .errors import (
     ClosedError,
@@ -26,6 +27,7 @@ from .errors import (
     strerror,
 )
 from .job import Job
+from .task import Task
 from .worker import Worker
 
 __version__ = "0.1.0"
@@ -42,6 +44,9 @@ __all__: List[str] = [
     *CONSTANTS,
     "strerror",
     "version",
+    "Client",
+    "JobStatus",
+    "Task",
     "GearmanError",
     "GearmanTimeout",
     "GearmanConnectionError",

@@ -1,0 +1,1124 @@
+"""``Client``: submits jobs (``Gearman::XS::Client``), without libgearman 1.1.20's hangs.
+
+How it drives libgearman (see README "Client" for the user-facing rules):
+
+* Every blocking wait is ``gearman_client_run_tasks()`` with a short libgearman timeout (a *slice*,
+  100 ms) in a Python loop, so Ctrl-C raises ``KeyboardInterrupt`` within a slice (libgearman retries
+  ``poll()`` on EINTR) and the user's ``set_timeout(ms)`` is emulated across slices as libgearman
+  means it: time without progress. ``gearman_client_do()`` is never used: called again after a
+  timeout it submits the job again, while ``run_tasks()`` resumes the same tasks.
+* ``do*()`` collects its result in C (``gxs_add_acc_task`` in build_ffi.py): no Python callback per
+  packet. ``add_task*()`` tasks get the Python callbacks, which dispatch through the task context (an
+  ``ffi.new_handle`` of the ``Task``) at call time.
+* Tasks are handed to libgearman only in ``run_tasks()``, in rounds that never hold two tasks with
+  the same unique (libgearman never completes the second one). Finished C tasks are freed at once.
+* A C client that saw a connection error (or a silent reconnect: ``run_tasks()`` then waits for the
+  timeout after every job) is replaced by a fresh one built from the Python-held configuration
+  (servers, options, timeout, namespace, identifier, server options) before the next submission.
+  A submission the server never acknowledged (no JOB_CREATED) is resubmitted once per server.
+* The "exceptions" server option is enabled on each fresh C client before its first job; if that
+  fails (a server is down) the C client is rebuilt without it. A foreground job idle for a while is
+  checked with a throw-away client: if no server knows it any more, the task ends in ``WorkFail``
+  instead of hanging (libgearman 1.1.20 drops the WORK_FAIL a server makes from WORK_EXCEPTION).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple, Union
+
+from . import _args
+from ._libgearman import ffi, lib
+from .errors import ClosedError, ConcurrentUseError, GearmanError, error_for, error_text
+from .task import BACKGROUND, HIGH, LOW, NORMAL, STATUS, Task
+
+__all__ = ["Client", "JobStatus"]
+
+NULL = ffi.NULL
+SUCCESS: int = lib.GEARMAN_SUCCESS
+_TIMEOUT: int = lib.GEARMAN_TIMEOUT
+_PAUSE: int = lib.GEARMAN_PAUSE
+_IO_WAIT: int = lib.GEARMAN_IO_WAIT
+_NOT_DONE = frozenset({lib.GEARMAN_UNKNOWN_STATE, lib.GEARMAN_IO_WAIT, SUCCESS, lib.GEARMAN_PAUSE})
+_CONNECTION_ERRORS = frozenset(
+    {
+        lib.GEARMAN_COULD_NOT_CONNECT,
+        lib.GEARMAN_LOST_CONNECTION,
+        lib.GEARMAN_NOT_CONNECTED,
+        lib.GEARMAN_NO_ACTIVE_FDS,
+    }
+)
+
+#: libgearman's poll timeout inside every blocking call (ms): the Ctrl-C latency bound.
+SLICE_MS = 100
+#: First idle check of a foreground job (s) and the longest interval between two checks.
+IDLE_CHECK_FIRST = 1.0
+IDLE_CHECK_MAX = 8.0
+#: How long a server found unreachable is left out of the job connections (s).
+DOWN_RETRY = 5.0
+#: Timeout of the throw-away clients that check a job's status or set a server option (ms).
+PROBE_TIMEOUT_MS = 2000
+
+_FREE_TASKS = lib.GEARMAN_CLIENT_FREE_TASKS
+_EXCEPTION = lib.GEARMAN_CLIENT_EXCEPTION
+_PYTHON_OPTIONS = _FREE_TASKS | _EXCEPTION  # kept in Python, see Client.options()
+
+_CALLBACK_KINDS = ("created", "data", "warning", "status", "complete", "exception", "fail")
+
+Callback = Callable[[Task], Any]
+
+
+class JobStatus(NamedTuple):
+    """What ``job_status()`` returns: Gearman::XS's ``($is_known, $is_running, $num, $den)``."""
+
+    is_known: bool
+    is_running: bool
+    numerator: int
+    denominator: int
+
+
+_tls = threading.local()
+
+
+class Client:
+    """A Gearman client (``Gearman::XS::Client``). Not thread-safe: one Client per thread (a second
+    thread calling in while one is inside raises ``ConcurrentUseError``). A context manager;
+    ``close()`` frees it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._closed = False
+        self._server_specs: List[bytes] = []  # one "host:port" per server, in the order added
+        self._down: Dict[bytes, float] = {}  # server spec -> when to try it again
+        self._options = lib.GEARMAN_CLIENT_ALLOCATED | _FREE_TASKS | _EXCEPTION
+        self._timeout = -1
+        self._namespace: Optional[bytes] = None
+        self._identifier: Optional[bytes] = None
+        self._server_options: List[bytes] = []
+        self._callbacks: Dict[str, Optional[Callback]] = dict.fromkeys(_CALLBACK_KINDS)
+        self._pending: List[Task] = []
+        self._live: Dict[int, Task] = {}
+        self._finished: List[Task] = []
+        self._events = 0
+        self._pending_exc: Optional[BaseException] = None
+        self._skip: Optional[Tuple[Task, str]] = None
+        self._in_run = False
+        self._resubmits = 0
+        self._error: Optional[str] = None
+        self._ret = ffi.new("gearman_return_t *")
+        self._prepared = False  # server options sent on the current C client
+        self._dirty = False  # the current C client must be replaced before the next submission
+        self._exceptions_on = False
+        self._c: Any = NULL
+        self._c = self._new_c()
+
+    # -- C client generations --------------------------------------------------------------------
+
+    def _new_c(self, with_servers: bool = True) -> Any:
+        c = lib.gearman_client_create(NULL)
+        if c == NULL:
+            raise MemoryError("gearman_client_create() failed")
+        try:
+            if with_servers:
+                specs = [s for s in self._server_specs if s not in self._down] or self._server_specs
+                for spec in specs:
+                    rc = lib.gearman_client_add_servers(c, spec)
+                    if rc != SUCCESS:
+                        raise error_for(rc, error_text(c))
+            c_options = self._options & ~_PYTHON_OPTIONS & ~lib.GEARMAN_CLIENT_ALLOCATED
+            if c_options:
+                lib.gearman_client_add_options(c, c_options)
+            lib.gearman_client_set_timeout(c, self._slice_ms())
+            if self._namespace:
+                lib.gearman_client_set_namespace(c, self._namespace, len(self._namespace))
+            if self._identifier:
+                lib.gearman_client_set_identifier(c, self._identifier, len(self._identifier))
+            lib.gxs_client_install_callbacks(c)
+        except BaseException:
+            lib.gearman_client_free(c)
+            raise
+        return c
+
+    def _slice_ms(self) -> int:
+        return min(SLICE_MS, self._timeout) if self._timeout > 0 else SLICE_MS
+
+    def _replace_c(self) -> None:
+        old, self._c = self._c, NULL
+        if old != NULL:
+            lib.gearman_client_free(old)
+        self._c = self._new_c()
+        self._prepared = False
+        self._dirty = False
+
+    def _ready(self) -> Any:
+        """The C client to submit on: replaced if dirty (and nothing is in flight on it), with the
+        server options sent."""
+        if self._down and not self._live:
+            now = time.monotonic()
+            for spec, when in list(self._down.items()):
+                if when <= now:
+                    del self._down[spec]
+                    self._dirty = True
+        if self._dirty and not self._live:
+            self._replace_c()
+        if not self._prepared:
+            self._prepare()
+        return self._c
+
+    def _prepare(self) -> None:
+        self._prepared = True
+        self._exceptions_on = False
+        wanted = list(self._server_options)
+        exceptions = bool(self._options & _EXCEPTION)
+        if exceptions and b"exceptions" not in wanted:
+            wanted.append(b"exceptions")
+        if not wanted or not self._server_specs:
+            return
+        c = self._c
+        lib.gearman_client_set_timeout(c, PROBE_TIMEOUT_MS)
+        ok = True
+        try:
+            for option in wanted:
+                if not lib.gearman_client_set_server_option(c, option, len(option)):
+                    ok = False
+                    break
+        finally:
+            lib.gearman_client_set_timeout(c, self._slice_ms())
+        if ok:
+            self._exceptions_on = exceptions or b"exceptions" in wanted
+            return
+        # A failed OPTION_REQ leaves unread replies behind: start over on a clean C client, without
+        # the options (jobs still flow; idle checks cover the WORK_EXCEPTION hang).
+        self._mark_down()
+        self._replace_c()
+        self._prepared = True
+
+    # -- entry / exit --------------------------------------------------------------------------
+
+    def _enter(self, what: str, run: bool = True) -> None:
+        if not self._lock.acquire(blocking=False):
+            raise ConcurrentUseError("Client")
+        if self._closed:
+            self._lock.release()
+            raise ClosedError("Client")
+        if run and self._in_run:
+            self._lock.release()
+            raise GearmanError(
+                lib.GEARMAN_IN_PROGRESS, f"Client.{what}() cannot be called from inside a Client callback"
+            )
+
+    def _raise(
+        self, rc: int, source: Any = None, exception: bytes = b"", message: Optional[str] = None
+    ) -> None:
+        text = message or (error_text(source) if source is not None else None)
+        err = error_for(rc, text, exception)
+        self._error = str(err)
+        raise err
+
+    def close(self) -> None:
+        """Frees the C client. Unfinished tasks are abandoned (their Task objects keep what they
+        received). Later calls on the Client raise ``ClosedError``; close() itself may be repeated."""
+        if not self._lock.acquire(blocking=False):
+            raise ConcurrentUseError("Client")
+        try:
+            if self._closed:
+                return
+            self._closed = True
+            for task in list(self._live.values()):
+                self._detach(task)
+            self._live.clear()
+            self._pending.clear()
+            if self._c != NULL:
+                lib.gearman_client_free(self._c)
+                self._c = NULL
+        finally:
+            self._lock.release()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            if not getattr(self, "_closed", True):
+                self.close()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
+
+    # -- servers -------------------------------------------------------------------------------
+
+    def add_server(self, host: Optional[Union[str, bytes]] = None, port: int = 0) -> None:
+        """Adds one job server. ``host`` None or "" means localhost, ``port`` 0 means 4730. The
+        host is resolved now (``GearmanConnectionError`` GEARMAN_GETADDRINFO if it cannot be).
+        Several servers: libgearman sends every job to the most recently added server that
+        accepts connections (not round robin)."""
+        h = _args.optional_host(host)
+        p = _args.port(port)
+        self._enter("add_server")
+        try:
+            rc = lib.gearman_client_add_server(self._c, h, p)
+            if rc != SUCCESS:
+                self._raise(rc, self._c)
+            name = b"localhost" if h == NULL else bytes(h)
+            self._server_specs.append(name + b":" + str(p or lib.GEARMAN_DEFAULT_TCP_PORT).encode())
+            self._prepared = False
+        finally:
+            self._lock.release()
+
+    def add_servers(self, servers: Union[str, bytes]) -> None:
+        """Adds servers from ``"host[:port][,host[:port]]..."`` (see add_server())."""
+        spec = _args.name(servers, "servers", 1 << 16, allow_empty=True)
+        self._enter("add_servers")
+        try:
+            rc = lib.gearman_client_add_servers(self._c, spec)
+            if rc != SUCCESS:
+                self._raise(rc, self._c)
+            self._server_specs.extend(s.strip() for s in (spec or b"localhost").split(b",") if s.strip())
+            self._prepared = False
+        finally:
+            self._lock.release()
+
+    def remove_servers(self) -> None:
+        """Forgets every server."""
+        self._enter("remove_servers")
+        try:
+            lib.gearman_client_remove_servers(self._c)
+            self._server_specs.clear()
+            self._down.clear()
+        finally:
+            self._lock.release()
+
+    # -- options and settings ------------------------------------------------------------------
+
+    def options(self) -> int:
+        """The option bitmask. A new Client has ``GEARMAN_CLIENT_ALLOCATED | FREE_TASKS | EXCEPTION``:
+        finished tasks are always freed (Task objects keep their state in Python), and the
+        "exceptions" server option is requested before the first job (remove EXCEPTION to skip it)."""
+        self._enter("options", run=False)
+        try:
+            c_opts = int(lib.gearman_client_options(self._c)) & ~_PYTHON_OPTIONS
+            return int(c_opts | (self._options & _PYTHON_OPTIONS))
+        finally:
+            self._lock.release()
+
+    def set_options(self, options: int) -> None:
+        """Replaces the options (``GEARMAN_CLIENT_*`` bits; see options())."""
+        value = _args.int_arg(options, "options", 0, 0xFFFFFFFF)
+        self._set_options(value | lib.GEARMAN_CLIENT_ALLOCATED)
+
+    def add_options(self, options: int) -> None:
+        """Adds ``GEARMAN_CLIENT_*`` option bits."""
+        value = _args.int_arg(options, "options", 0, 0xFFFFFFFF)
+        self._set_options(self._options | value)
+
+    def remove_options(self, options: int) -> None:
+        """Removes ``GEARMAN_CLIENT_*`` option bits."""
+        value = _args.int_arg(options, "options", 0, 0xFFFFFFFF)
+        self._set_options(self._options & ~value)
+
+    def _set_options(self, value: int) -> None:
+        self._enter("set_options")
+        try:
+            old = self._options
+            self._options = value
+            if (old ^ value) & _EXCEPTION:
+                self._prepared = False
+                self._dirty = True
+            c_new = value & ~_PYTHON_OPTIONS
+            c_old = int(lib.gearman_client_options(self._c)) & ~_PYTHON_OPTIONS
+            if c_new & ~c_old:
+                lib.gearman_client_add_options(self._c, c_new & ~c_old)
+            if c_old & ~c_new:
+                lib.gearman_client_remove_options(self._c, c_old & ~c_new)
+        finally:
+            self._lock.release()
+
+    def timeout(self) -> int:
+        """The timeout in ms (-1, the default, waits forever)."""
+        return self._timeout
+
+    def set_timeout(self, timeout: int) -> None:
+        """Sets the timeout in ms: the longest time a blocking call waits without any progress
+        (libgearman's meaning) before raising ``GearmanTimeout``. -1 waits forever. 0 and values
+        below -1 raise ValueError (libgearman fails every call at once with 0)."""
+        value = _args.int_arg(timeout, "timeout", -1, 2**31 - 1)
+        if value == 0:
+            raise ValueError("timeout must be -1 (wait forever) or a positive number of milliseconds")
+        self._enter("set_timeout", run=False)
+        try:
+            self._timeout = value
+            lib.gearman_client_set_timeout(self._c, self._slice_ms())
+        finally:
+            self._lock.release()
+
+    def set_identifier(self, identifier: Union[str, bytes]) -> None:
+        """Sets the client id the server shows in ``workers`` (1-254 printable bytes)."""
+        value = _args.name(identifier, "identifier", _args.MAX_IDENTIFIER)
+        self._enter("set_identifier")
+        try:
+            rc = lib.gearman_client_set_identifier(self._c, value, len(value))
+            if rc != SUCCESS:
+                self._raise(rc, self._c)
+            self._identifier = value
+        finally:
+            self._lock.release()
+
+    def set_namespace(self, namespace: Union[str, bytes]) -> None:
+        """Prefixes every function name with ``namespace`` (workers must use the same one);
+        "" removes it."""
+        value = _args.name(namespace, "namespace", _args.MAX_FUNCTION_NAME, allow_empty=True)
+        self._enter("set_namespace")
+        try:
+            self._namespace = value or None
+            if value:
+                lib.gearman_client_set_namespace(self._c, value, len(value))
+            else:
+                self._dirty = True
+        finally:
+            self._lock.release()
+
+    def set_server_option(self, option: Union[str, bytes]) -> None:
+        """Sends OPTION_REQ ``option`` to every server now and on every later connection (gearmand
+        1.1.20 knows only "exceptions", which a Client already requests by default). Raises
+        ``GearmanError`` if a server refuses it or cannot be reached."""
+        value = _args.name(option, "option", 1024)
+        self._enter("set_server_option")
+        try:
+            if not self._server_specs:
+                self._raise(lib.GEARMAN_NO_SERVERS, message="no servers added")
+            c = self._ready()
+            lib.gearman_client_set_timeout(c, PROBE_TIMEOUT_MS)
+            try:
+                ok = lib.gearman_client_set_server_option(c, value, len(value))
+            finally:
+                lib.gearman_client_set_timeout(c, self._slice_ms())
+            if not ok:
+                text = error_text(c)
+                self._dirty = True
+                self._raise(lib.GEARMAN_INVALID_SERVER_OPTION, message=text)
+            if value not in self._server_options:
+                self._server_options.append(value)
+        finally:
+            self._lock.release()
+
+    def error(self) -> Optional[str]:
+        """The message of the last failure raised by this Client, or None before any."""
+        return self._error
+
+    # -- callbacks -----------------------------------------------------------------------------
+
+    def _set_fn(self, kind: str, fn: Optional[Callback]) -> None:
+        if fn is not None and not callable(fn):
+            raise TypeError(f"the {kind} callback must be callable, not {type(fn).__name__}")
+        if self._closed:
+            raise ClosedError("Client")
+        self._callbacks[kind] = fn
+
+    def set_created_fn(self, fn: Optional[Callback]) -> None:
+        """``fn(task)`` when the server created a job (JOB_CREATED), background ones included. Like
+        every callback: applies to tasks already added, its return value is ignored, and an
+        exception it raises propagates out of run_tasks() after that event."""
+        self._set_fn("created", fn)
+
+    def set_data_fn(self, fn: Optional[Callback]) -> None:
+        """``fn(task)`` for each WORK_DATA chunk (``task.data()``)."""
+        self._set_fn("data", fn)
+
+    def set_warning_fn(self, fn: Optional[Callback]) -> None:
+        """``fn(task)`` for each WORK_WARNING (``task.data()`` is the warning)."""
+        self._set_fn("warning", fn)
+
+    def set_status_fn(self, fn: Optional[Callback]) -> None:
+        """``fn(task)`` for each WORK_STATUS and for the answer to add_task_status()."""
+        self._set_fn("status", fn)
+
+    def set_complete_fn(self, fn: Optional[Callback]) -> None:
+        """``fn(task)`` at WORK_COMPLETE (``task.data()`` is the result)."""
+        self._set_fn("complete", fn)
+
+    def set_fail_fn(self, fn: Optional[Callback]) -> None:
+        """``fn(task)`` at WORK_FAIL, and when a job is found to be lost."""
+        self._set_fn("fail", fn)
+
+    def set_exception_fn(self, fn: Optional[Callback]) -> None:
+        """``fn(task)`` at WORK_EXCEPTION (``task.exception()``); new in gearman_xs."""
+        self._set_fn("exception", fn)
+
+    def clear_fn(self) -> None:
+        """Removes every callback (also for tasks already added)."""
+        if self._closed:
+            raise ClosedError("Client")
+        self._callbacks = dict.fromkeys(_CALLBACK_KINDS)
+
+    # -- one job, blocking -----------------------------------------------------------------------
+
+    def do(self, function_name: Union[str, bytes], workload: _args.Payload,
+           unique: Optional[Union[str, bytes]] = None) -> bytes:
+        """Runs a job and returns its result (WORK_DATA chunks + WORK_COMPLETE payload) as bytes.
+        Raises ``WorkFail``, ``WorkException`` (``.exception`` holds the payload),
+        ``GearmanTimeout`` (the job is abandoned), ``GearmanConnectionError``..."""
+        return self._do(NORMAL, function_name, workload, unique)  # type: ignore[return-value]
+
+    def do_high(self, function_name: Union[str, bytes], workload: _args.Payload,
+                unique: Optional[Union[str, bytes]] = None) -> bytes:
+        """do() at high priority."""
+        return self._do(HIGH, function_name, workload, unique)  # type: ignore[return-value]
+
+    def do_low(self, function_name: Union[str, bytes], workload: _args.Payload,
+               unique: Optional[Union[str, bytes]] = None) -> bytes:
+        """do() at low priority."""
+        return self._do(LOW, function_name, workload, unique)  # type: ignore[return-value]
+
+    def do_background(self, function_name: Union[str, bytes], workload: _args.Payload,
+                      unique: Optional[Union[str, bytes]] = None) -> str:
+        """Submits a background job and returns its job handle once the server created it."""
+        return self._do(NORMAL + BACKGROUND, function_name, workload, unique)  # type: ignore[return-value]
+
+    def do_high_background(self, function_name: Union[str, bytes], workload: _args.Payload,
+                           unique: Optional[Union[str, bytes]] = None) -> str:
+        """do_background() at high priority."""
+        return self._do(HIGH + BACKGROUND, function_name, workload, unique)  # type: ignore[return-value]
+
+    def do_low_background(self, function_name: Union[str, bytes], workload: _args.Payload,
+                          unique: Optional[Union[str, bytes]] = None) -> str:
+        """do_background() at low priority."""
+        return self._do(LOW + BACKGROUND, function_name, workload, unique)  # type: ignore[return-value]
+
+    def do_status(self) -> Tuple[int, int]:
+        """Gearman::XS's ``do_status``: always ``(0, 0)`` with libgearman 1.x (a stub there too)."""
+        self._enter("do_status", run=False)
+        self._lock.release()
+        return (0, 0)
+
+    def _do(self, kind: int, function_name: Any, workload: Any, unique: Any) -> Union[bytes, str]:
+        fn = _args.function_name(function_name)
+        u = _args.unique(unique)
+        w, n = _args.payload(workload)
+        self._enter("do")
+        try:
+            if self._live:
+                self._raise(
+                    lib.GEARMAN_IN_PROGRESS,
+                    message="tasks of an interrupted run_tasks() are unfinished: call run_tasks() first",
+                )
+            c = self._c if (self._prepared and not self._dirty) else self._ready()
+            acc = ffi.new("gxs_acc *")
+            try:
+                attempts = len(self._server_specs) + 1
+                while True:
+                    task = lib.gxs_add_acc_task(c, kind, acc, fn, u, w, n, self._ret)
+                    if task == NULL:
+                        self._raise(self._ret[0], c)
+                    handle = None
+                    try:
+                        rc = lib.gearman_client_run_tasks(c)
+                        if rc != SUCCESS or not acc.done:
+                            resubmit = self._drive_acc(c, task, acc, rc, kind >= BACKGROUND)
+                        else:
+                            resubmit = False
+                        if acc.done and kind >= BACKGROUND:
+                            handle = _args.c_string(lib.gearman_task_job_handle(task))
+                    finally:
+                        lib.gearman_task_free(task)
+                        if not acc.done:
+                            self._dirty = True  # abandoned in flight: drop the connection
+                    if not resubmit:
+                        break
+                    attempts -= 1
+                    if attempts <= 0:
+                        self._raise(self._conn_rc, c)
+                    self._mark_down()
+                    c = self._ready()
+                rc = acc.rc
+                if rc != SUCCESS:
+                    exc = bytes(ffi.unpack(acc.exc, acc.exc_size)) if acc.exc_size else b""
+                    self._raise(rc, exception=exc, message=self._outcome_message(rc, c))
+                if kind >= BACKGROUND:
+                    return handle or ""
+                return bytes(ffi.unpack(acc.buf, acc.size)) if acc.size else b""
+            finally:
+                lib.gxs_acc_release(acc)
+        finally:
+            self._lock.release()
+
+    _lost_message: Optional[str] = None
+    _conn_rc: int = lib.GEARMAN_LOST_CONNECTION
+
+    def _outcome_message(self, rc: int, c: Any) -> Optional[str]:
+        if rc in (lib.GEARMAN_WORK_FAIL, lib.GEARMAN_WORK_EXCEPTION):
+            msg, self._lost_message = self._lost_message, None
+            return msg
+        return error_text(c)
+
+    def _drive_acc(self, c: Any, task: Any, acc: Any, rc: int, background: bool) -> bool:
+        """The slow path of do*(): loops run_tasks() slices until the task is done. Returns True
+        when the submission must be repeated on a fresh C client (never acknowledged)."""
+        self._lost_message = None
+        last_events = acc.events
+        last = time.monotonic()
+        interval = IDLE_CHECK_FIRST
+        next_check = last + interval
+        while True:
+            if acc.done:
+                if rc == _TIMEOUT:
+                    self._dirty = True  # finished, yet run_tasks() waited: a degraded C client
+                return False
+            if rc == SUCCESS:
+                r = lib.gearman_task_return(task)
+                if r not in _NOT_DONE:
+                    acc.done, acc.rc = 1, r
+                    continue
+            elif rc == _IO_WAIT:
+                lib.gearman_client_wait(c)
+            elif rc in _CONNECTION_ERRORS:
+                self._dirty = True
+                if acc.events == 0:
+                    self._conn_rc = rc
+                    return True
+                acc.done, acc.rc = 1, rc
+                continue
+            elif rc not in (_TIMEOUT, _PAUSE):
+                acc.done, acc.rc = 1, rc
+                continue
+            now = time.monotonic()
+            if acc.events != last_events:
+                last_events, last = acc.events, now
+                interval = IDLE_CHECK_FIRST
+                next_check = now + interval
+            elif self._timeout > 0 and (now - last) * 1000 >= self._timeout:
+                self._dirty = True
+                self._raise(_TIMEOUT, message=f"no progress within {self._timeout} ms")
+            elif not background and now >= next_check:
+                handle = _args.c_string(lib.gearman_task_job_handle(task))
+                if handle is not None and self._known_anywhere(handle.encode()) is False:
+                    rc = lib.gearman_client_run_tasks(c)  # drain what may already have arrived
+                    if not acc.done:
+                        acc.done, acc.rc = 1, lib.GEARMAN_WORK_FAIL
+                        self._lost_message = _LOST_JOB
+                        self._dirty = True
+                    continue
+                interval = min(interval * 2, IDLE_CHECK_MAX)
+                next_check = now + interval
+            rc = lib.gearman_client_run_tasks(c)
+
+    # -- throw-away clients: status, echo ----------------------------------------------------------
+
+    def _probe_client(self, specs: Optional[List[bytes]] = None) -> Any:
+        c = lib.gearman_client_create(NULL)
+        if c == NULL:
+            raise MemoryError("gearman_client_create() failed")
+        for spec in self._server_specs if specs is None else specs:
+            rc = lib.gearman_client_add_servers(c, spec)
+            if rc != SUCCESS:
+                lib.gearman_client_free(c)
+                self._raise(rc)
+        lib.gearman_client_set_timeout(c, self._slice_ms())
+        return c
+
+    def _known_anywhere(self, handle: bytes) -> Optional[bool]:
+        """True if some server knows the job, False if every server that answered does not (and
+        at least one answered), None if none answered."""
+        answered = False
+        for spec in self._server_specs or [b"localhost:4730"]:
+            c = self._probe_client([spec])
+            try:
+                lib.gearman_client_set_timeout(c, PROBE_TIMEOUT_MS)
+                known = ffi.new("bool *")
+                running = ffi.new("bool *")
+                num = ffi.new("uint32_t *")
+                den = ffi.new("uint32_t *")
+                rc = lib.gearman_client_job_status(c, handle, known, running, num, den)
+                if rc == SUCCESS:
+                    answered = True
+                    if known[0]:
+                        return True
+            finally:
+                lib.gearman_client_free(c)
+        return False if answered else None
+
+    def _probe_loop(self, call: Callable[[], int], c: Any) -> None:
+        """Repeats a blocking probe call in slices until it answers, honouring the timeout."""
+        start = time.monotonic()
+        while True:
+            rc = call()
+            if rc == SUCCESS:
+                return
+            if rc != _TIMEOUT:
+                self._raise(rc, c)
+            if self._timeout > 0 and (time.monotonic() - start) * 1000 >= self._timeout:
+                self._raise(rc, c)
+
+    def job_status(self, job_handle: Union[str, bytes]) -> JobStatus:
+        """``(is_known, is_running, numerator, denominator)`` of a job, asked of the servers the
+        way libgearman does (the preferred server). Raises for a missing or malformed handle."""
+        if job_handle is None:
+            raise TypeError("job_status() needs a job handle")
+        handle = _args.job_handle(job_handle)
+        self._enter("job_status")
+        try:
+            self._need_servers()
+            c = self._probe_client()
+            try:
+                known = ffi.new("bool *")
+                running = ffi.new("bool *")
+                num = ffi.new("uint32_t *")
+                den = ffi.new("uint32_t *")
+                self._probe_loop(
+                    lambda: lib.gearman_client_job_status(c, handle, known, running, num, den), c
+                )
+                return JobStatus(bool(known[0]), bool(running[0]), int(num[0]), int(den[0]))
+            finally:
+                lib.gearman_client_free(c)
+        finally:
+            self._lock.release()
+
+    def job_status_by_unique(self, unique: Union[str, bytes]) -> JobStatus:
+        """The status of a job by its unique id (GET_STATUS_UNIQUE). Done on a throw-away
+        connection: on a client used for jobs, libgearman 1.1.20 hangs the next do() after it."""
+        u = _args.name(unique, "unique", _args.MAX_UNIQUE)
+        self._enter("job_status_by_unique")
+        try:
+            self._need_servers()
+            c = self._probe_client()
+            try:
+                result: List[Any] = []
+
+                def call() -> int:
+                    st = lib.gearman_client_unique_status(c, u, len(u))
+                    result[:] = [st]
+                    return int(lib.gearman_status_return(st))
+
+                self._probe_loop(call, c)
+                st = result[0]
+                return JobStatus(
+                    bool(lib.gearman_status_is_known(st)),
+                    bool(lib.gearman_status_is_running(st)),
+                    int(lib.gearman_status_numerator(st)),
+                    int(lib.gearman_status_denominator(st)),
+                )
+            finally:
+                lib.gearman_client_free(c)
+        finally:
+            self._lock.release()
+
+    def echo(self, data: _args.Payload) -> None:
+        """Sends ECHO_REQ to every server and checks the echo (raises if a server is down)."""
+        w, n = _args.payload(data, "data")
+        if n == 0:
+            raise ValueError("echo() needs at least one byte")
+        self._enter("echo")
+        try:
+            self._need_servers()
+            c = self._probe_client()
+            try:
+                self._probe_loop(lambda: lib.gearman_client_echo(c, w, n), c)
+            finally:
+                lib.gearman_client_free(c)
+        finally:
+            self._lock.release()
+
+    def cancel_job(self, job_handle: Union[str, bytes]) -> None:
+        """Asks the server to drop a queued job (libgearman's gearman_client_cancel_job)."""
+        handle = _args.job_handle(job_handle)
+        self._enter("cancel_job")
+        try:
+            self._need_servers()
+            c = self._probe_client()
+            try:
+                buf = ffi.new("char[]", handle)
+                self._probe_loop(lambda: lib.gearman_client_cancel_job(c, buf), c)
+            finally:
+                lib.gearman_client_free(c)
+        finally:
+            self._lock.release()
+
+    def _mark_down(self) -> None:
+        """After a submission failed on a connection error: finds the servers that refuse
+        connections and leaves them out of the job connections for DOWN_RETRY seconds (libgearman
+        1.1.20's run_tasks() does not fail over past a dead server by itself)."""
+        self._dirty = True
+        for spec in self._server_specs:
+            if not _reachable(spec):
+                self._down[spec] = time.monotonic() + DOWN_RETRY
+
+    def _need_servers(self) -> None:
+        if not self._server_specs:
+            self._raise(lib.GEARMAN_NO_SERVERS, message="no servers added")
+
+    def wait(self) -> None:
+        """Waits for I/O on the connections (``gearman_client_wait``; meant for NON_BLOCKING use,
+        where run_tasks() still blocks here). Honours the timeout; interruptible."""
+        self._enter("wait")
+        try:
+            c = self._c
+            self._probe_loop(lambda: lib.gearman_client_wait(c), c)
+        finally:
+            self._lock.release()
+
+    # -- tasks -----------------------------------------------------------------------------------
+
+    def _add(self, kind: int, function_name: Any, workload: Any, unique: Any) -> Task:
+        fn = _args.function_name(function_name)
+        u = None if unique is None else _args.name(unique, "unique", _args.MAX_UNIQUE)
+        _args.payload(workload)  # type check now
+        if isinstance(workload, str):
+            workload = workload.encode("utf-8")
+        if self._closed:
+            raise ClosedError("Client")
+        if not self._lock.acquire(blocking=False):
+            raise ConcurrentUseError("Client")
+        try:
+            task = Task(self, kind, fn, u, workload)
+            self._pending.append(task)
+            return task
+        finally:
+            self._lock.release()
+
+    def add_task(self, function_name: Union[str, bytes], workload: _args.Payload,
+                 unique: Optional[Union[str, bytes]] = None) -> Task:
+        """Queues a job for run_tasks() and returns its Task. Nothing is sent before run_tasks()
+        (as in libgearman); libgearman's own errors for it are raised by run_tasks()."""
+        return self._add(NORMAL, function_name, workload, unique)
+
+    def add_task_high(self, function_name: Union[str, bytes], workload: _args.Payload,
+                      unique: Optional[Union[str, bytes]] = None) -> Task:
+        """add_task() at high priority."""
+        return self._add(HIGH, function_name, workload, unique)
+
+    def add_task_low(self, function_name: Union[str, bytes], workload: _args.Payload,
+                     unique: Optional[Union[str, bytes]] = None) -> Task:
+        """add_task() at low priority."""
+        return self._add(LOW, function_name, workload, unique)
+
+    def add_task_background(self, function_name: Union[str, bytes], workload: _args.Payload,
+                            unique: Optional[Union[str, bytes]] = None) -> Task:
+        """A background job for run_tasks(): only the created callback fires."""
+        return self._add(NORMAL + BACKGROUND, function_name, workload, unique)
+
+    def add_task_high_background(self, function_name: Union[str, bytes], workload: _args.Payload,
+                                 unique: Optional[Union[str, bytes]] = None) -> Task:
+        """add_task_background() at high priority."""
+        return self._add(HIGH + BACKGROUND, function_name, workload, unique)
+
+    def add_task_low_background(self, function_name: Union[str, bytes], workload: _args.Payload,
+                                unique: Optional[Union[str, bytes]] = None) -> Task:
+        """add_task_background() at low priority."""
+        return self._add(LOW + BACKGROUND, function_name, workload, unique)
+
+    def add_task_status(self, job_handle: Union[str, bytes]) -> Task:
+        """A GET_STATUS task for run_tasks(): its answer fires the status callback and fills the
+        Task's is_known/is_running/numerator/denominator."""
+        handle = _args.job_handle(job_handle)
+        if self._closed:
+            raise ClosedError("Client")
+        if not self._lock.acquire(blocking=False):
+            raise ConcurrentUseError("Client")
+        try:
+            task = Task(self, STATUS, b"", None, b"")
+            task._job_handle = handle.decode("utf-8", "surrogateescape")
+            self._pending.append(task)
+            return task
+        finally:
+            self._lock.release()
+
+    def run_tasks(self) -> None:
+        """Runs every added task to its end, calling the callbacks. Tasks sharing a unique id run
+        in successive rounds. A callback's exception propagates after its event; KeyboardInterrupt
+        or GearmanTimeout leave the unfinished tasks in place: run_tasks() again resumes them
+        without repeating an event already delivered."""
+        self._enter("run_tasks")
+        self._in_run = True
+        self._resubmits = 0
+        try:
+            while True:
+                if not self._live:
+                    if not self._pending:
+                        return
+                    c = self._ready()
+                    for task in self._next_round():
+                        self._submit(c, task)
+                    if not self._live:
+                        continue
+                self._drive_live()
+        finally:
+            self._in_run = False
+            self._reap()
+            self._lock.release()
+
+    def _next_round(self) -> List[Task]:
+        seen = set()
+        now: List[Task] = []
+        later: List[Task] = []
+        for task in self._pending:
+            key: Any = task._unique
+            if key == b"#":
+                key = (b"#", bytes(task._workload), task._function_name)
+            if key is None or key not in seen:
+                if key is not None:
+                    seen.add(key)
+                now.append(task)
+            else:
+                later.append(task)
+        self._pending = later
+        return now
+
+    def _submit(self, c: Any, task: Task) -> None:
+        handle = ffi.new_handle(task)
+        if task._kind == STATUS:
+            assert task._job_handle is not None
+            ct = lib.gearman_client_add_task_status(
+                c, NULL, handle, task._job_handle.encode("utf-8", "surrogateescape"), self._ret
+            )
+        else:
+            w, n = _args.payload(task._workload)
+            u = NULL if task._unique is None else task._unique
+            ct = lib.gxs_add_task_kind(c, task._kind, handle, task._function_name, u, w, n, self._ret)
+        if ct == NULL:
+            rc = self._ret[0]
+            self._finish(task, rc)
+            self._reap()
+            self._raise(rc, c)
+        task._c, task._c_handle, task._client_ref = ct, handle, self
+        task._submitted = True
+        if task._unique is None and task._kind != STATUS:
+            task._unique = ffi.string(lib.gearman_task_unique(ct)) or None
+        self._live[id(task)] = task
+
+    def _finish(self, task: Task, rc: int) -> None:
+        if not task._finished:
+            task._finished = True
+            task._returncode = rc
+            task._is_running = False
+            self._finished.append(task)
+
+    def _detach(self, task: Task) -> None:
+        task._c = None
+        task._c_handle = None
+        task._client_ref = None
+
+    def _reap(self) -> None:
+        """Frees the C tasks of finished tasks (never from inside a callback)."""
+        if not self._finished:
+            return
+        skip = self._skip[0] if self._skip is not None else None
+        keep = []
+        for task in self._finished:
+            if task is skip:
+                keep.append(task)
+                continue
+            if task._c is not None and self._c != NULL:
+                lib.gearman_task_free(task._c)
+            self._live.pop(id(task), None)
+            self._detach(task)
+        self._finished = keep
+
+    def _drive_live(self) -> None:
+        c = self._c
+        last_events = self._events
+        last = time.monotonic()
+        interval = IDLE_CHECK_FIRST
+        next_check = last + interval
+        while self._live:
+            rc = lib.gearman_client_run_tasks(c)
+            self._reap()
+            exc = self._pending_exc or getattr(_tls, "exc", None)
+            if exc is not None:
+                self._pending_exc = None
+                _tls.exc = None
+                raise exc
+            if not self._live:
+                if rc == _TIMEOUT:
+                    self._dirty = True
+                return
+            if rc == SUCCESS:
+                for task in list(self._live.values()):
+                    r = lib.gearman_task_return(task._c)
+                    if r not in _NOT_DONE or (r == SUCCESS and task._kind >= BACKGROUND and task._job_handle):
+                        self._finish(task, r)
+                self._reap()
+                if not self._live:
+                    return
+            elif rc == _IO_WAIT:
+                lib.gearman_client_wait(c)
+            elif rc in _CONNECTION_ERRORS:
+                self._dirty = True
+                text = error_text(c)
+                for task in list(self._live.values()):
+                    if task._job_handle is None or (task._kind == STATUS and not task._is_known):
+                        # never acknowledged: submit again on a fresh C client
+                        lib.gearman_task_free(task._c)
+                        self._live.pop(id(task), None)
+                        self._detach(task)
+                        task._submitted = False
+                        self._pending.insert(0, task)
+                    else:
+                        r = lib.gearman_task_return(task._c)
+                        if r not in _NOT_DONE:
+                            self._finish(task, r)
+                self._reap()
+                if not self._live:
+                    self._error = text
+                    if self._pending:
+                        self._resubmits += 1
+                        if self._resubmits > len(self._server_specs) + 1:
+                            self._resubmits = 0
+                            self._raise(rc, message=text)
+                        self._mark_down()
+                    return
+            elif rc not in (_TIMEOUT, _PAUSE):
+                self._raise(rc, c)
+            now = time.monotonic()
+            if self._events != last_events:
+                last_events, last = self._events, now
+                interval = IDLE_CHECK_FIRST
+                next_check = now + interval
+            elif self._timeout > 0 and (now - last) * 1000 >= self._timeout:
+                self._raise(_TIMEOUT, message=f"no progress within {self._timeout} ms")
+            elif now >= next_check:
+                self._check_idle(c)
+                interval = min(interval * 2, IDLE_CHECK_MAX)
+                next_check = now + interval
+
+    def _check_idle(self, c: Any) -> None:
+        lost = []
+        for task in list(self._live.values()):
+            if task._kind >= BACKGROUND or task._job_handle is None:
+                continue
+            if self._known_anywhere(task._job_handle.encode()) is False:
+                lost.append(task)
+        if not lost:
+            return
+        lib.gearman_client_run_tasks(c)  # drain packets that may already have arrived
+        for task in lost:
+            if not task._finished:
+                self._dirty = True
+                self._finish(task, lib.GEARMAN_WORK_FAIL)
+                fn = self._callbacks["fail"]
+                if fn is not None:
+                    fn(task)
+        self._reap()
+
+    # -- callback dispatch (called from the gxs_task_* externs) --------------------------------------
+
+    def _on_event(self, kind: str, task: Task, ct: Any) -> int:
+        self._events += 1
+        skip = self._skip
+        if skip is not None:
+            self._skip = None
+            if skip[0] is task and skip[1] == kind:
+                return SUCCESS  # re-invoked after the PAUSE that carried a callback's exception
+        if kind == "created":
+            task._job_handle = _args.c_string(lib.gearman_task_job_handle(ct))
+            task._is_known = bool(lib.gearman_task_is_known(ct))
+            task._is_running = bool(lib.gearman_task_is_running(ct))
+            if task._kind >= BACKGROUND:
+                self._finish(task, SUCCESS)
+        elif kind == "status":
+            task._numerator = int(lib.gearman_task_numerator(ct))
+            task._denominator = int(lib.gearman_task_denominator(ct))
+            task._is_known = bool(lib.gearman_task_is_known(ct))
+            task._is_running = bool(lib.gearman_task_is_running(ct))
+            if task._kind == STATUS:
+                self._finish(task, SUCCESS)
+        else:
+            size = lib.gearman_task_data_size(ct)
+            if kind != "fail":
+                task._data = _args.c_bytes(lib.gearman_task_data(ct), size)
+            task._is_known = bool(lib.gearman_task_is_known(ct))
+            task._is_running = bool(lib.gearman_task_is_running(ct))
+            if kind == "complete":
+                self._finish(task, SUCCESS)
+            elif kind == "exception":
+                task._exception = task._data
+                self._finish(task, lib.GEARMAN_WORK_EXCEPTION)
+            elif kind == "fail":
+                self._finish(task, lib.GEARMAN_WORK_FAIL)
+        fn = self._callbacks[kind]
+        if fn is not None:
+            try:
+                fn(task)
+            except BaseException as exc:
+                self._pending_exc = exc
+                self._skip = (task, kind)
+                return _PAUSE
+        return SUCCESS
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"servers={[s.decode() for s in self._server_specs]}"
+        return f"<Client {state}>"
+
+
+_LOST_JOB = (
+    "the server no longer knows this job: the worker failed it (a WORK_FAIL or WORK_EXCEPTION that "
+    "libgearman 1.1.20 drops) or the server lost it"
+)
+
+
+def _reachable(spec: bytes) -> bool:
+    host, _, port = spec.decode("utf-8", "replace").rpartition(":")
+    if not host or not port.isdigit():
+        host, port = spec.decode("utf-8", "replace"), str(lib.GEARMAN_DEFAULT_TCP_PORT)
+    try:
+        with socket.create_connection((host, int(port) or lib.GEARMAN_DEFAULT_TCP_PORT), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _dispatch(kind: str, ct: Any) -> int:
+    ctx = lib.gearman_task_context(ct)
+    if ctx == NULL:
+        return int(SUCCESS)
+    task: Task = ffi.from_handle(ctx)
+    client = task._client_ref
+    if client is None:
+        return int(SUCCESS)
+    result: int = client._on_event(kind, task, ct)
+    return result
+
+
+def _onerror(exc_type: Any, exc: Any, tb: Any) -> int:
+    # Reached only when the exception was raised before our code ran (a signal handler's
+    # KeyboardInterrupt at callback entry): PAUSE makes libgearman deliver the same packet again.
+    if exc is not None:
+        _tls.exc = exc
+    return int(_PAUSE)
+
+
+@ffi.def_extern(onerror=_onerror)  # type: ignore[untyped-decorator]
+def gxs_task_created(ct: Any) -> int:
+    return _dispatch("created", ct)
+
+
+@ffi.def_extern(onerror=_onerror)  # type: ignore[untyped-decorator]
+def gxs_task_data(ct: Any) -> int:
+    return _dispatch("data", ct)
+
+
+@ffi.def_extern(onerror=_onerror)  # type: ignore[untyped-decorator]
+def gxs_task_warning(ct: Any) -> int:
+    return _dispatch("warning", ct)
+
+
+@ffi.def_extern(onerror=_onerror)  # type: ignore[untyped-decorator]
+def gxs_task_status(ct: Any) -> int:
+    return _dispatch("status", ct)
+
+
+@ffi.def_extern(onerror=_onerror)  # type: ignore[untyped-decorator]
+def gxs_task_complete(ct: Any) -> int:
+    return _dispatch("complete", ct)
+
+
+@ffi.def_extern(onerror=_onerror)  # type: ignore[untyped-decorator]
+def gxs_task_exception(ct: Any) -> int:
+    return _dispatch("exception", ct)
+
+
+@ffi.def_extern(onerror=_onerror)  # type: ignore[untyped-decorator]
+def gxs_task_fail(ct: Any) -> int:
+    return _dispatch("fail", ct)

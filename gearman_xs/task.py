@@ -1,0 +1,142 @@
+"""``Task``: one job submitted through ``Client.add_task*`` (``Gearman::XS::Task``).
+
+A Task answers every accessor from Python-held state that the Client fills in as the job's packets
+arrive, so it stays readable after ``run_tasks()``, after ``clear_fn()`` and after its Client is
+closed: it never touches libgearman memory that may have been freed. Its C task is freed as soon as
+the job is finished (libgearman issue #462: finished tasks would otherwise pile up on the client).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from ._libgearman import lib
+
+__all__ = ["Task"]
+
+# Client-internal task kinds: priority (0 high, 1 normal, 2 low) + 3 for background; STATUS is a
+# GET_STATUS task from add_task_status().
+HIGH, NORMAL, LOW = 0, 1, 2
+BACKGROUND = 3
+STATUS = 6
+
+
+class Task:
+    """A submitted job and what is known about it. Created by ``Client.add_task*()``; the same
+    object is passed to the Client's callbacks as ``fn(task)``."""
+
+    __slots__ = (
+        "__weakref__",
+        "_c",
+        "_c_handle",
+        "_client_ref",
+        "_data",
+        "_denominator",
+        "_exception",
+        "_finished",
+        "_function_name",
+        "_is_known",
+        "_is_running",
+        "_job_handle",
+        "_kind",
+        "_numerator",
+        "_returncode",
+        "_submitted",
+        "_unique",
+        "_workload",
+    )
+
+    def __init__(
+        self, client: Any, kind: int, function_name: bytes, unique: Optional[bytes], workload: Any
+    ) -> None:
+        self._client_ref = client
+        self._kind = kind
+        self._function_name = function_name
+        self._unique = unique
+        self._workload = workload  # the caller's buffer, kept until the job is submitted
+        self._job_handle: Optional[str] = None
+        self._data: Optional[bytes] = None
+        self._numerator = 0
+        self._denominator = 0
+        self._is_known = False
+        self._is_running = False
+        self._exception: Optional[bytes] = None
+        self._returncode = lib.GEARMAN_UNKNOWN_STATE
+        self._finished = False
+        self._c: Any = None  # gearman_task_st * while libgearman holds the task
+        self._c_handle: Any = None  # ffi.new_handle(self), alive while _c is
+        self._submitted = False
+
+    # -- Gearman::XS::Task accessors ----------------------------------------------------------
+
+    def job_handle(self) -> Optional[str]:
+        """The job handle (``"H:host:N"``), or None before the server created the job. For an
+        ``add_task_status()`` task, the handle it asked about."""
+        return self._job_handle
+
+    def data(self) -> Optional[bytes]:
+        """Inside a callback: that event's payload (a data chunk, a warning, the result, the
+        exception text). Afterwards: the last payload the task received, so a finished task's
+        result stays readable. None when there was none; an empty result is ``b""``."""
+        return self._data
+
+    def data_size(self) -> int:
+        """``len(data())`` (0 when there is no payload)."""
+        return len(self._data) if self._data is not None else 0
+
+    def function_name(self) -> Optional[str]:
+        """The function name the job was submitted to (None for an ``add_task_status()`` task)."""
+        if not self._function_name:
+            return None
+        return self._function_name.decode("utf-8", "surrogateescape")
+
+    def unique(self) -> Optional[str]:
+        """The unique id: the one given to ``add_task``, the one libgearman generated (a UUID) once
+        the task was submitted, or None before that."""
+        if self._unique is None:
+            return None
+        return self._unique.decode("utf-8", "surrogateescape")
+
+    def numerator(self) -> int:
+        """The numerator of the last WORK_STATUS (or status answer) received, else 0."""
+        return self._numerator
+
+    def denominator(self) -> int:
+        """The denominator of the last WORK_STATUS (or status answer) received, else 0."""
+        return self._denominator
+
+    def is_known(self) -> bool:
+        """Whether the server knew the job at the last packet (libgearman's ``is_known``)."""
+        return self._is_known
+
+    def is_running(self) -> bool:
+        """Whether a worker was running the job at the last packet."""
+        return self._is_running
+
+    # -- beyond Gearman::XS --------------------------------------------------------------------
+
+    def exception(self) -> Optional[bytes]:
+        """The WORK_EXCEPTION payload, or None if the worker sent none."""
+        return self._exception
+
+    def returncode(self) -> int:
+        """The task's final ``gearman_return_t``: ``GEARMAN_SUCCESS``, ``GEARMAN_WORK_FAIL``,
+        ``GEARMAN_WORK_EXCEPTION``, a connection error...; ``GEARMAN_UNKNOWN_STATE`` while the task
+        is not finished."""
+        return int(self._returncode)
+
+    def is_finished(self) -> bool:
+        """True once the task has its final outcome (see ``returncode()``). (libgearman's own
+        ``gearman_task_is_finished`` is always false in 1.1.20.)"""
+        return self._finished
+
+    def is_background(self) -> bool:
+        """True for tasks from ``add_task*_background()``."""
+        return BACKGROUND <= self._kind < STATUS
+
+    def __repr__(self) -> str:
+        state = "finished" if self._finished else ("submitted" if self._submitted else "pending")
+        return (
+            f"<Task {self.function_name() or 'status'!s} handle={self._job_handle!r} "
+            f"{state} rc={self._returncode}>"
+        )
