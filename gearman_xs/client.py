@@ -27,6 +27,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import uuid
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple, Union
 
 from . import _args
@@ -763,7 +764,10 @@ class Client:
 
     def _add(self, kind: int, function_name: Any, workload: Any, unique: Any) -> Task:
         fn = _args.function_name(function_name)
-        u = None if unique is None else _args.name(unique, "unique", _args.MAX_UNIQUE)
+        # libgearman would generate a UUID when the task is handed over (in run_tasks()); generate
+        # it now so that Task.unique() is known right after add_task(), as in Gearman::XS.
+        u = (str(uuid.uuid4()).encode() if unique is None
+             else _args.name(unique, "unique", _args.MAX_UNIQUE))
         _args.payload(workload)  # type check now
         if isinstance(workload, str):
             workload = workload.encode("utf-8")

@@ -91,8 +91,8 @@ class Task:
         return self._function_name.decode("utf-8", "surrogateescape")
 
     def unique(self) -> Optional[str]:
-        """The unique id: the one given to ``add_task``, the one libgearman generated (a UUID) once
-        the task was submitted, or None before that."""
+        """The unique id: the one given to ``add_task``, else a generated UUID (None for an
+        ``add_task_status()`` task)."""
         if self._unique is None:
             return None
         return self._unique.decode("utf-8", "surrogateescape")
