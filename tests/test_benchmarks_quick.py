@@ -1,0 +1,51 @@
+"""benchmarks/run.py --quick keeps working: it compiles the C programs, starts its own gearmand, runs
+every workload with gearman_xs and C, and writes JSON with a ratio for each (numbers not judged)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import gearman_xs
+
+RUN = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
+WORKLOADS = ["W1", "W1-client", "W2", "W3", "W4", "W5", "threads", "soak"]
+
+pytestmark = [
+    pytest.mark.skipif(not RUN.exists(), reason="benchmarks/ is not next to the tests"),
+    pytest.mark.skipif(shutil.which("gcc") is None and not os.environ.get("CC"), reason="no C compiler"),
+    pytest.mark.skipif(not hasattr(gearman_xs, "Client"), reason="gearman_xs.Client is not on main yet"),
+]
+
+
+def test_quick_run_writes_every_workload(tmp_path: Path) -> None:
+    out = tmp_path / "quick.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("GEARMAN_SERVERS", "GEARMAN_XS_SOCKET_BUFFERS")}
+    proc = subprocess.run(
+        [sys.executable, str(RUN), "--quick", "--json", str(out)],
+        capture_output=True, text=True, timeout=300, env=env, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    results = json.loads(out.read_text())
+    assert results["quick"] is True
+    assert results["machine"]["socket_buffers"] == "LIFTED"
+    assert sorted(results["workloads"]) == sorted(WORKLOADS)
+    for name, entry in results["workloads"].items():
+        assert "error" not in entry, (name, entry)
+        assert isinstance(entry["ratio"], float) and entry["ratio"] >= 0, (name, entry)
+    for name in ("W1", "W1-client", "W2", "W3", "W5"):
+        entry = results["workloads"][name]
+        assert entry["c"]["median"] > 0 and entry["gearman_xs"]["median"] > 0, (name, entry)
+    w4 = results["workloads"]["W4"]["sizes"]
+    assert set(w4) == {"256 KiB", "1 MiB"}
+    for size in w4.values():
+        assert size["MB/s"]["c"] > 0 and size["MB/s"]["gearman_xs"] > 0
+        assert size["MB/s"]["gearman_xs-clamped"] > 0
+    assert results["workloads"]["W2"]["queue_empty_after"] is True
+    assert "W4 256 KiB round trip" in proc.stdout  # the table
