@@ -33,7 +33,7 @@ from .admin import (
     WorkerInfo,
     parse_servers,
 )
-from .cli_jobs import Unavailable, add_job_commands, run_submit, run_worker
+from .cli_jobs import add_job_commands, run_submit, run_worker
 from .errors import GearmanError
 
 __all__ = ["main", "build_parser"]
@@ -375,7 +375,7 @@ def main(argv: Optional[Sequence[str]] = None, *, stdin: Optional[IO[Any]] = Non
     except (TypeError, ValueError) as exc:  # bad names etc., refused before anything is sent
         err.write(f"gearman-xs: {exc}\n")
         return EXIT_USAGE
-    except (GearmanError, Unavailable) as exc:  # admin errors are reported per server by Output
+    except GearmanError as exc:  # admin errors are reported per server by Output
         err.write(f"gearman-xs: {exc}\n")
         return EXIT_FAILURE
     except BrokenPipeError:

@@ -10,22 +10,23 @@ on its stdin; its stdout is the result and a non-zero exit fails the job (WORK_F
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import shutil
 import subprocess
 import sys
 from typing import IO, Any, Callable, List, Optional
 
-__all__ = ["add_job_commands", "run_submit", "run_worker", "CommandFailed", "Unavailable"]
+from .client import Client
+from .job import Job
+from .worker import Worker
+
+__all__ = ["add_job_commands", "run_submit", "run_worker", "CommandFailed"]
 
 
 class CommandFailed(RuntimeError):
     """The worker's command exited non-zero (the job is failed with WORK_FAIL)."""
 
 
-class Unavailable(RuntimeError):
-    """gearman_xs.client or gearman_xs.worker is missing from this installation."""
 
 
 def add_job_commands(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
@@ -50,13 +51,6 @@ def add_job_commands(add: Callable[[str, str], argparse.ArgumentParser]) -> None
                         help="send WORK_EXCEPTION with the command's failure before failing the job")
 
 
-def _module(name: str) -> Any:
-    try:
-        return importlib.import_module(f"gearman_xs.{name}")
-    except ImportError as exc:
-        raise Unavailable(f"gearman_xs.{name} is not available in this version: {exc}") from exc
-
-
 def _stdin_bytes(stdin: Optional[IO[Any]]) -> bytes:
     stream: Any = stdin if stdin is not None else sys.stdin
     raw = getattr(stream, "buffer", None)
@@ -77,11 +71,10 @@ def _write_bytes(out: IO[Any], data: bytes) -> None:
 def run_submit(args: argparse.Namespace, servers: str, timeout: Optional[float], stdin: Optional[IO[Any]],
                out: IO[Any]) -> int:
     """Submits one job; returns the exit status (exceptions are reported by the caller)."""
-    client_module = _module("client")
     data = args.data.encode("utf-8") if args.data is not None else _stdin_bytes(stdin)
     prefix = "do_high" if args.high else "do_low" if args.low else "do"
     method = prefix + "_background" if args.background else prefix
-    with client_module.Client() as client:
+    with Client() as client:
         client.add_servers(servers)
         if timeout is not None:
             client.set_timeout(max(1, int(timeout * 1000)))
@@ -96,10 +89,15 @@ def run_submit(args: argparse.Namespace, servers: str, timeout: Optional[float],
     return 0
 
 
-def command_function(command: List[str], err: IO[Any]) -> Callable[[Any], bytes]:
-    """The worker function running ``command`` for a job (empty command: echo the workload)."""
+def command_function(
+    command: List[str], err: IO[Any], send_exceptions: bool = False
+) -> Callable[[Job], Optional[bytes]]:
+    """The worker function running ``command`` for a job (empty command: echo the workload).
 
-    def run_command(job: Any) -> bytes:
+    A non-zero exit sends WORK_FAIL (one line on ``err``, no traceback); with ``send_exceptions``
+    it raises CommandFailed instead, so that the Worker sends WORK_EXCEPTION first."""
+
+    def run_command(job: Job) -> Optional[bytes]:
         workload = job.workload()
         if not command:
             return bytes(workload)
@@ -108,7 +106,10 @@ def command_function(command: List[str], err: IO[Any]) -> Callable[[Any], bytes]
             message = f"{' '.join(command)} exited with status {proc.returncode}"
             err.write(f"gearman-xs worker: job {job.handle()}: {message}\n")
             err.flush()
-            raise CommandFailed(message)
+            if send_exceptions:
+                raise CommandFailed(message)
+            job.send_fail()
+            return None
         return bytes(proc.stdout)
 
     return run_command
@@ -121,12 +122,11 @@ def run_worker(args: argparse.Namespace, command: List[str], servers: str, out: 
         raise ValueError(f"command not found: {command[0]}")
     if args.count is not None and args.count < 1:
         raise ValueError("--count must be >= 1")
-    worker_module = _module("worker")
-    with worker_module.Worker(send_exceptions=args.send_exceptions) as worker:
+    with Worker(send_exceptions=args.send_exceptions) as worker:
         worker.add_servers(servers)
         if args.id is not None:
             worker.set_identifier(args.id)
-        worker.add_function(args.function, 0, command_function(command, err))
+        worker.add_function(args.function, 0, command_function(command, err, args.send_exceptions))
         done = worker.run(args.count)
     if getattr(args, "json", False):
         out.write(json.dumps({"jobs": done}) + "\n")
