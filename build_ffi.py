@@ -934,6 +934,18 @@ static gearman_task_st *gxs_add_acc_task(gearman_client_st *c, int kind, gxs_acc
     gxs_client_install_callbacks(c);
     return t;
 }
+
+/* A background job to run at a Unix time (SUBMIT_JOB_EPOCH): gearman_execute() with an epoch
+   attribute. Waits for JOB_CREATED; returns the task (NULL on error, see gearman_client_error). */
+static gearman_task_st *gxs_execute_epoch(gearman_client_st *c, const char *fn, size_t fn_len,
+                                          const char *unique, size_t unique_len, time_t when,
+                                          gearman_job_priority_t priority, const char *w,
+                                          size_t n)
+{
+    gearman_task_attr_t attr = gearman_task_attr_init_epoch(when, priority);
+    gearman_argument_t arg = gearman_argument_make(NULL, 0, w, n);
+    return gearman_execute(c, fn, fn_len, unique, unique_len, &attr, &arg, NULL);
+}
 """
 
 CLIENT_CDEF_GLUE = """
@@ -949,6 +961,9 @@ gearman_task_st *gxs_add_task_kind(gearman_client_st *c, int kind, void *context
 gearman_task_st *gxs_add_acc_task(gearman_client_st *c, int kind, gxs_acc *a, const char *fn,
                                   const char *unique, const void *w, size_t n,
                                   gearman_return_t *ret);
+gearman_task_st *gxs_execute_epoch(gearman_client_st *c, const char *fn, size_t fn_len,
+                                   const char *unique, size_t unique_len, time_t when,
+                                   gearman_job_priority_t priority, const char *w, size_t n);
 """
 # --- end client glue
 

@@ -407,3 +407,27 @@ def test_all_servers_down_raises() -> None:
         with pytest.raises(GearmanConnectionError):
             c.run_tasks()
         assert time.monotonic() - start < 10
+
+
+# -- SUBMIT_JOB_EPOCH -------------------------------------------------------------------------------
+
+
+def test_do_background_at_runs_the_job_at_that_time(gearmand: Gearmand) -> None:
+    with client_worker(gearmand, P), Client() as c:
+        c.add_servers(gearmand.servers)
+        when = int(time.time()) + 2
+        handle = c.do_background_at(when, P + "sleep", "0")
+        assert handle.startswith("H:")
+        time.sleep(0.3)
+        assert c.job_status(handle).is_known and not c.job_status(handle).is_running
+        deadline = time.monotonic() + 5
+        while c.job_status(handle).is_known:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert time.time() >= when - 0.05
+        past = c.do_background_at(time.time() - 10, P + "echo", "now", "epoch-unique")
+        assert past.startswith("H:")
+        with pytest.raises(TypeError):
+            c.do_background_at("soon", P + "echo", "x")  # type: ignore[arg-type]
+        with pytest.raises(ValueError):
+            c.do_background_at(-1, P + "echo", "x")

@@ -1,0 +1,242 @@
+"""Task, add_task* and run_tasks with callbacks, against a real gearmand (tests/workers_client.py)."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, List, Tuple
+
+import pytest
+from client_helpers import client_worker
+
+import gearman_xs
+from gearman_xs import Client, ClosedError, GearmanError, Task
+from gearman_xs.testing import Gearmand
+
+P = "tx_"
+UUID_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
+@pytest.fixture(scope="module")
+def server(shared_gearmand: Gearmand) -> Iterator[Gearmand]:
+    with client_worker(shared_gearmand, P, count=2):
+        yield shared_gearmand
+
+
+@pytest.fixture
+def client(server: Gearmand) -> Iterator[Client]:
+    with Client() as c:
+        c.add_servers(server.servers)
+        c.set_timeout(10000)
+        yield c
+
+
+def record(client: Client) -> List[Tuple[Any, ...]]:
+    events: List[Tuple[Any, ...]] = []
+
+    def make(kind: str) -> Any:
+        def fn(task: Task) -> Any:
+            events.append((kind, task, task.data(), task.data_size(), task.numerator(),
+                           task.denominator(), task.is_known(), task.is_running(), task.job_handle()))
+            return gearman_xs.GEARMAN_SUCCESS  # ignored, as a Perl port would return it
+        return fn
+
+    for kind in ("created", "data", "warning", "status", "complete", "fail", "exception"):
+        getattr(client, f"set_{kind}_fn")(make(kind))
+    return events
+
+
+def test_every_callback_with_the_accessors(client: Client) -> None:
+    task = client.add_task(P + "chunks", "x")
+    events = record(client)  # set after add_task: still applies
+    client.run_tasks()
+    kinds = [e[0] for e in events]
+    assert kinds == ["created", "data", "status", "warning", "data", "complete"]
+    assert all(e[1] is task for e in events)
+    created, data_a, status, warning, data_b, complete = events
+    assert created[6:8] == (True, False) and created[2] is None and created[8].startswith("H:")
+    assert data_a[2:4] == (b"A", 1) and data_a[6:8] == (True, True)
+    assert status[4:6] == (1, 2)
+    assert warning[2] == b"W"
+    assert data_b[2] == b"B"
+    assert complete[2:4] == (b"C", 1)
+    assert task.data() == b"C" and task.returncode() == gearman_xs.GEARMAN_SUCCESS
+    assert task.is_finished() and task.function_name() == P + "chunks"
+    assert task.exception() is None
+
+
+def test_fail_and_exception_callbacks(client: Client) -> None:
+    events = record(client)
+    fail = client.add_task(P + "fail", "x")
+    exc = client.add_task(P + "exc", "x")
+    client.run_tasks()
+    by_task = {(e[0], id(e[1])) for e in events}
+    assert ("fail", id(fail)) in by_task and ("exception", id(exc)) in by_task
+    assert fail.returncode() == gearman_xs.GEARMAN_WORK_FAIL
+    assert exc.returncode() == gearman_xs.GEARMAN_WORK_EXCEPTION
+    assert exc.exception() == b"boom"
+
+
+def test_priorities_background_and_results(client: Client) -> None:
+    tasks = [
+        client.add_task(P + "reverse", "abc"),
+        client.add_task_high(P + "reverse", b"high"),
+        client.add_task_low(P + "echo", bytearray(b"low"), "low-unique"),
+        client.add_task(P + "echo", b""),
+    ]
+    bg = [
+        client.add_task_background(P + "echo", "bg"),
+        client.add_task_high_background(P + "echo", "bg"),
+        client.add_task_low_background(P + "echo", "bg"),
+    ]
+    created: List[Task] = []
+    client.set_created_fn(created.append)
+    completed: List[Task] = []
+    client.set_complete_fn(completed.append)
+    client.run_tasks()
+    assert [t.data() for t in tasks] == [b"cba", b"hgih", b"low", b""]
+    assert tasks[2].unique() == "low-unique"
+    import re
+
+    assert re.match(UUID_RE, tasks[0].unique() or "")
+    assert all(t.job_handle() and t.is_finished() and t.is_background() for t in bg)
+    assert all(t in created for t in bg) and not any(t in completed for t in bg)
+    assert len(completed) == 4
+
+
+def test_duplicate_uniques_in_one_batch_do_not_hang(client: Client) -> None:
+    tasks = [client.add_task(P + "count", "dup", "same-unique") for _ in range(3)]
+    hashed = [client.add_task(P + "reverse", "hash me", "#") for _ in range(2)]
+    client.run_tasks()
+    assert all(t.returncode() == gearman_xs.GEARMAN_SUCCESS for t in tasks + hashed)
+    assert all(t.data() for t in tasks)
+    assert [t.data() for t in hashed] == [b"em hsah", b"em hsah"]
+
+
+def test_callback_exception_propagates_and_no_event_repeats(client: Client) -> None:
+    calls: List[Tuple[str, Task]] = []
+
+    def created(task: Task) -> None:
+        calls.append(("created", task))
+        if len([c for c in calls if c[0] == "created"]) == 1:
+            raise ValueError("from the callback")
+
+    client.set_created_fn(created)
+    client.set_complete_fn(lambda t: calls.append(("complete", t)))
+    tasks = [client.add_task(P + "echo", str(i)) for i in range(3)]
+    with pytest.raises(ValueError, match="from the callback"):
+        client.run_tasks()
+    client.run_tasks()
+    for task in tasks:
+        assert calls.count(("created", task)) == 1
+        assert calls.count(("complete", task)) == 1
+        assert task.data() is not None
+    client.run_tasks()  # nothing left
+
+
+def test_complete_callback_exception(client: Client) -> None:
+    seen: List[Task] = []
+
+    def complete(task: Task) -> None:
+        seen.append(task)
+        raise RuntimeError("complete failed")
+
+    client.set_complete_fn(complete)
+    task = client.add_task(P + "echo", "x")
+    with pytest.raises(RuntimeError):
+        client.run_tasks()
+    client.run_tasks()
+    assert seen == [task] and task.data() == b"x"
+
+
+def test_clear_fn_and_replacing_a_callback(client: Client) -> None:
+    first: List[Task] = []
+    second: List[Task] = []
+    client.set_complete_fn(first.append)
+    task = client.add_task(P + "echo", "x")
+    client.set_complete_fn(second.append)
+    client.run_tasks()
+    assert (first, second) == ([], [task])
+    client.clear_fn()
+    client.add_task(P + "echo", "y")
+    client.run_tasks()
+    assert second == [task]
+
+
+def test_adding_tasks_from_a_callback(client: Client) -> None:
+    follow: List[Task] = []
+
+    def complete(task: Task) -> None:
+        if task.data() == b"first":
+            follow.append(client.add_task(P + "echo", "second"))
+
+    client.set_complete_fn(complete)
+    client.add_task(P + "echo", "first")
+    client.run_tasks()
+    assert [t.data() for t in follow] == [b"second"]
+
+    def nested(task: Task) -> None:
+        client.do(P + "echo", "nested")
+
+    client.set_complete_fn(nested)
+    client.add_task(P + "echo", "x")
+    with pytest.raises(GearmanError, match="inside a Client callback"):
+        client.run_tasks()
+
+
+def test_add_task_status(client: Client) -> None:
+    handle = client.do_background(P + "sleep", "0.5")
+    statuses: List[Task] = []
+    client.set_status_fn(statuses.append)
+    status = client.add_task_status(handle)
+    unknown = client.add_task_status("H:nosuch:1")
+    client.run_tasks()
+    assert statuses == [status, unknown] or statuses == [unknown, status]
+    assert status.is_known() and status.job_handle() == handle
+    assert not unknown.is_known() and not unknown.is_running()
+    assert status.function_name() is None and status.unique() is None
+
+
+def test_task_outlives_its_client(server: Gearmand) -> None:
+    c = Client()
+    c.add_servers(server.servers)
+    task = c.add_task(P + "reverse", "abc")
+    pending = c.add_task(P + "echo", "never run")
+    c.run_tasks()  # runs both
+    c.close()
+    assert task.data() == b"cba" and task.job_handle() and task.unique()
+    assert pending.data() == b"never run"
+    c2 = Client()
+    c2.add_servers(server.servers)
+    left = c2.add_task(P + "echo", "x")
+    c2.close()
+    assert left.data() is None and left.returncode() == gearman_xs.GEARMAN_UNKNOWN_STATE
+    with pytest.raises(ClosedError):
+        c2.add_task(P + "echo", "x")
+
+
+def test_finished_tasks_are_freed(client: Client) -> None:
+    from gearman_xs._libgearman import lib
+
+    for _ in range(5):
+        for i in range(20):
+            client.add_task(P + "echo", str(i))
+        client.run_tasks()
+    assert not client._live and not client._pending
+    assert not lib.gearman_client_has_tasks(client._c)
+
+
+def test_run_tasks_timeout_keeps_the_tasks(client: Client) -> None:
+    client.set_timeout(300)
+    task = client.add_task(P + "sleep", "0.8")
+    with pytest.raises(gearman_xs.GearmanTimeout):
+        client.run_tasks()
+    assert not task.is_finished()
+    client.set_timeout(5000)
+    client.run_tasks()
+    assert task.data() == b"slept"
+
+
+def test_repr(client: Client) -> None:
+    task = client.add_task(P + "echo", "x")
+    assert "pending" in repr(task)
+    client.run_tasks()
+    assert "finished" in repr(task) and "Client" in repr(client)
