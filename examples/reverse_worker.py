@@ -29,7 +29,13 @@ import time
 from types import FrameType
 from typing import List, NoReturn, Optional
 
-from gearman_xs import GEARMAN_WORKER_GRAB_UNIQ, GearmanConnectionError, GearmanError, Job, Worker
+from gearman_xs import (  # type: ignore[attr-defined]  # the constants are set at import time
+    GEARMAN_WORKER_GRAB_UNIQ,
+    GearmanConnectionError,
+    GearmanError,
+    Job,
+    Worker,
+)
 
 REVERSE_WORKER_OPTIONS_NONE = 0
 REVERSE_WORKER_OPTIONS_DATA = 1 << 0

@@ -19,7 +19,6 @@ from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequenc
 
 import pytest
 
-import gearman_xs
 from gearman_xs import Job, Worker
 from gearman_xs.testing import Gearmand, free_port
 
@@ -33,26 +32,6 @@ SCRIPTS = (
     "reverse_worker.py",
 )
 CLIENTS = tuple(s for s in SCRIPTS if s != "reverse_worker.py")
-
-# Until gearman_xs.Client lands on main, only the worker-side tests run. TEMPORARY: remove with it.
-HAS_CLIENT = hasattr(gearman_xs, "Client")
-CLIENT_SCRIPTS = {"echo_client.py", "reverse_client.py", "reverse_client_bg.py", "reverse_client_cb.py"}
-WORKER_ONLY_TESTS = {
-    "test_reverse_worker_timeout",
-    "test_reverse_worker_stops_on_signal_while_idle",
-    "test_reverse_worker_without_a_server_retries_without_busy_looping",
-}
-
-
-@pytest.fixture(autouse=True)
-def _needs_client(request: pytest.FixtureRequest) -> None:
-    if HAS_CLIENT:
-        return
-    callspec = getattr(request.node, "callspec", None)
-    name = callspec.params.get("name") if callspec is not None else None
-    if name in CLIENT_SCRIPTS or (name is None and request.node.originalname not in WORKER_ONLY_TESTS):
-        pytest.skip("gearman_xs.Client is not on main yet")
-
 
 #: A condition on gearmand's status columns for one function: (total, running, available workers).
 Condition = Callable[[int, int, int], bool]
@@ -175,7 +154,7 @@ class Examples:
             for proc in procs:
                 if proc.poll() is not None:
                     out, err = proc.communicate()
-                    pytest.fail(f"{proc.args} exited with {proc.returncode}: {out!r} {err!r}")
+                    pytest.fail(f"{proc.args!r} exited with {proc.returncode}: {out!r} {err!r}")
             for line in self.server.admin("status").splitlines():
                 fields = line.split("\t")
                 if fields[0] == function and condition(*(int(x) for x in fields[1:4])):
