@@ -1,0 +1,314 @@
+"""Interop with Perl's Gearman::Client / Gearman::Worker (libgearman-client-perl 2.004, a pure-Perl
+implementation of the protocol): a gearman_xs Client calls Perl workers, Perl clients call a
+gearman_xs Worker. Peer programs: tests/peers/perl_worker.pl and perl_client.pl.
+
+gearman_xs's side is checked byte for byte; where Gearman::Client/Worker itself mangles or hangs, the
+test pins that behaviour and says so (README, "Interoperability").
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Any, Iterator, List, Tuple
+
+import pytest
+from interop_support import (
+    ALL_BYTES,
+    MIB,
+    UTF8_TEXT,
+    PeerWorker,
+    PyWorker,
+    Stack,
+    new_client,
+    pattern,
+    random_bytes,
+    require_peer,
+    run_peer_client,
+    sha256_hex,
+    wait_for_file,
+    wait_until,
+)
+
+import gearman_xs
+from gearman_xs.testing import Gearmand
+
+PAYLOADS = {"all_bytes": ALL_BYTES, "utf8": UTF8_TEXT, "1MiB": random_bytes(MIB)}
+EVENTS = [("data", b"d1"), ("warning", b"w1"), ("status", 1, 2), ("data", b"d2"), ("warning", b"w2"),
+          ("status", 2, 2), ("complete", b"done")]
+PY_EXCEPTION = b"RuntimeError: python failure"  # what pyx.raise (send_exceptions=True) sends
+
+# Every Perl function but "die", which ends the Perl worker process (see test_perl_die_*).
+PERL_FUNCTIONS = ["echo", "sha256", "gen", "info", "events", "progress", "bg_write", "record", "fail",
+                  "exception"]
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    require_peer("perl")
+    s = Stack("perl", peer_functions=PERL_FUNCTIONS)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def exc_stack() -> Iterator[Stack]:
+    """The same on a gearmand started with --exceptions."""
+    require_peer("perl")
+    s = Stack("perl", ["--exceptions"], peer_functions=PERL_FUNCTIONS)
+    yield s
+    s.close()
+
+
+@pytest.fixture(params=["default", "exceptions"])
+def any_stack(request: pytest.FixtureRequest) -> Stack:
+    """Both gearmand modes: without and with --exceptions."""
+    stack: Stack = request.getfixturevalue("stack" if request.param == "default" else "exc_stack")
+    return stack
+
+
+@pytest.fixture
+def server(stack: Stack) -> Gearmand:
+    return stack.server
+
+
+@pytest.fixture
+def client(server: Gearmand) -> Iterator[gearman_xs.Client]:
+    with new_client(server) as c:
+        yield c
+
+
+def collect_events(client: gearman_xs.Client, function: str, workload: bytes) -> List[Tuple[Any, ...]]:
+    """Runs one task and returns its callbacks in order, as the peer clients print them."""
+    seen: List[Tuple[Any, ...]] = []
+    client.set_data_fn(lambda t: seen.append(("data", t.data())))
+    client.set_warning_fn(lambda t: seen.append(("warning", t.data())))
+    client.set_status_fn(lambda t: seen.append(("status", t.numerator(), t.denominator())))
+    client.set_complete_fn(lambda t: seen.append(("complete", t.data())))
+    client.set_fail_fn(lambda t: seen.append(("fail",)))
+    client.set_exception_fn(lambda t: seen.append(("exception", t.exception())))
+    client.add_task(function, workload)
+    client.run_tasks()
+    return seen
+
+
+# == gearman_xs Client -> Perl Gearman::Worker ====================================================
+
+@pytest.mark.parametrize("name", PAYLOADS)
+def test_payload_round_trips_through_perl_worker(client: gearman_xs.Client, name: str) -> None:
+    payload = PAYLOADS[name]
+    assert client.do("perl.echo", payload) == payload
+    assert client.do("perl.sha256", payload) == sha256_hex(payload)
+
+
+def test_empty_workload_reaches_perl_worker(client: gearman_xs.Client) -> None:
+    assert client.do("perl.sha256", b"") == sha256_hex(b"")
+    assert client.do("perl.info", b"").split(b"\n")[2] == b"0"
+
+
+def test_8mib_workload_to_perl_worker(client: gearman_xs.Client) -> None:
+    big = random_bytes(8 * MIB, seed=8)
+    assert client.do("perl.sha256", big) == sha256_hex(big)
+
+
+def test_1mib_result_from_perl_worker(client: gearman_xs.Client) -> None:
+    assert client.do("perl.gen", str(MIB)) == pattern(MIB)
+
+
+def test_perl_worker_false_result_is_requeued_not_delivered() -> None:
+    """Peer limit: Gearman::Worker 2.004 sends a result that is false in Perl ("" or "0") as a
+    WORK_COMPLETE without the NUL after the handle. gearmand cannot parse it ("realloc(char, count:
+    18446744073709551615)"), drops the worker's connection and requeues the job; by default forever.
+    With ``-j 2`` gearmand gives up and fails the job, so the client sees WorkFail instead of a hang."""
+    with Gearmand(["-j", "2"]) as server, PeerWorker("perl", server, ["echo"]), new_client(server) as c:
+        for falsy in (b"0", b""):
+            with pytest.raises(gearman_xs.WorkFail):
+                c.do("perl.echo", falsy)
+        assert c.do("perl.echo", b"00") == b"00"  # the worker reconnected and still serves
+
+
+@pytest.mark.parametrize("method", ["do_high", "do", "do_low"])
+def test_priorities_to_perl_worker(client: gearman_xs.Client, method: str) -> None:
+    assert getattr(client, method)("perl.echo", method) == method.encode()
+
+
+def test_queued_priorities_run_high_normal_low_on_perl_worker(
+        server: gearman_xs.testing.Gearmand, client: gearman_xs.Client, tmp_path: Path) -> None:
+    log = tmp_path / "order"
+    prefix = f"perlq{uuid.uuid4().hex[:8]}"
+    for method, line in [("do_low_background", "low"), ("do_background", "normal"),
+                         ("do_high_background", "high")]:
+        getattr(client, method)(f"{prefix}.record", f"{log}\n{line}")
+    with PeerWorker("perl", server, ["record"], prefix=prefix):
+        wait_until(lambda: log.exists() and log.read_bytes().count(b"\n") == 3, what="3 records")
+    assert log.read_bytes() == b"high\nnormal\nlow\n"
+
+
+def test_background_job_on_perl_worker_runs_to_completion(
+        client: gearman_xs.Client, tmp_path: Path) -> None:
+    target = tmp_path / "out"
+    handle = client.do_background("perl.bg_write", os.fsencode(target) + b"\n" + ALL_BYTES)
+    assert handle.startswith("H:")
+    assert wait_for_file(target) == ALL_BYTES
+    wait_until(lambda: not client.job_status(handle).is_known, what="the job to be forgotten")
+
+
+def test_job_status_while_perl_worker_reports_progress(client: gearman_xs.Client, tmp_path: Path,
+                                                       server: Gearmand) -> None:
+    go = tmp_path / "go"
+    unique = f"perl-{uuid.uuid4().hex[:12]}"
+    handle = client.do_background("perl.progress", os.fsencode(go), unique=unique)
+    status = wait_until(lambda: client.job_status(handle) == (True, True, 1, 4) and client.job_status(handle),
+                        what="status 1/4")
+    assert status == gearman_xs.client.JobStatus(True, True, 1, 4)
+    # The unique reached gearmand unchanged (Gearman::Worker itself cannot see it, see below).
+    assert unique in server.admin("show unique jobs").split("\n")
+    assert client.job_status_by_unique(unique) == (True, True, 1, 4)
+    go.touch()
+    wait_until(lambda: not client.job_status(handle).is_known, what="the job to finish")
+
+
+def test_perl_worker_cannot_see_the_unique(client: gearman_xs.Client) -> None:
+    """Peer limit: Gearman::Worker grabs jobs with GRAB_JOB (JOB_ASSIGN carries no unique), so its
+    Job has no unique; info answers function, handle and length only."""
+    function, handle, length = client.do("perl.info", b"abc", unique="u-1").split(b"\n")
+    assert (function, length) == (b"perl.info", b"3")
+    assert handle.startswith(b"H:")
+
+
+def test_perl_worker_events_reach_callbacks_in_order(client: gearman_xs.Client) -> None:
+    assert collect_events(client, "perl.events", b"x") == EVENTS
+
+
+def test_perl_worker_returning_undef_gives_workfail(any_stack: Stack) -> None:
+    with new_client(any_stack.server) as c, pytest.raises(gearman_xs.WorkFail):
+        c.do("perl.fail", b"x")
+
+
+def test_perl_send_work_exception_gives_workexception(any_stack: Stack) -> None:
+    with new_client(any_stack.server) as c:
+        with pytest.raises(gearman_xs.WorkException) as info:
+            c.do("perl.exception", b"x")
+        assert info.value.exception == b"perl exception"
+        assert collect_events(c, "perl.exception", b"x") == [("exception", b"perl exception")]
+
+
+@pytest.mark.parametrize("mode", ["default", "exceptions"])
+def test_perl_die_gives_workexception_and_ends_the_perl_worker(mode: str) -> None:
+    """Peer behaviour: on die, Gearman::Worker sends WORK_EXCEPTION carrying the error message
+    Storable::nfreeze'd (not plain text), then WORK_FAIL. gearmand has already dropped the job and
+    answers the WORK_FAIL with ERROR JOB_NOT_FOUND, on which Gearman::Worker dies: its process exits."""
+    require_peer("perl")
+    args = ["--exceptions"] if mode == "exceptions" else []
+    with Gearmand(args) as server, new_client(server) as c:
+        worker = PeerWorker("perl", server, ["die"])
+        try:
+            with pytest.raises(gearman_xs.WorkException) as info:
+                c.do("perl.die", b"x")
+            # Storable nfreeze of the scalar "perl died\n": 5.11 header, SX_SCALAR, length 10.
+            assert info.value.exception == b"\x05\x0b\x0a\x0aperl died\n"
+            wait_until(lambda: not any(worker.alive()), what="the Perl worker to exit")
+            assert "unexpected packet type: error" in worker.stderr()
+        finally:
+            worker.stop()
+
+
+# == Perl Gearman::Client -> gearman_xs Worker ====================================================
+
+@pytest.mark.parametrize("name", [*PAYLOADS, "empty"])
+def test_perl_client_payload_round_trips_through_python_worker(server: Gearmand, name: str) -> None:
+    payload = PAYLOADS.get(name, b"")
+    run = run_peer_client("perl", server, "do", "py.echo", payload)
+    assert run.events == [("complete", payload), ("end",)], run
+    run = run_peer_client("perl", server, "do", "py.sha256", payload)
+    assert run.value("complete") == sha256_hex(payload), run
+
+
+def test_perl_client_sends_zero_as_empty_workload(server: Gearmand) -> None:
+    """Peer limit: Gearman::Client packs ``${argref} || ''``, so the workload "0" goes out empty (the
+    same for a unique "0")."""
+    run = run_peer_client("perl", server, "do", "py.info", b"0", unique="0")
+    assert run.value("complete").split(b"\n")[2] == b"0", run  # workload length 0, not 1
+
+
+def test_perl_client_8mib_result_from_python_worker(server: Gearmand) -> None:
+    run = run_peer_client("perl", server, "do", "py.gen", str(8 * MIB).encode())
+    assert run.value("complete") == pattern(8 * MIB)
+
+
+@pytest.mark.parametrize("mode", ["high", "do", "low"])
+def test_perl_client_priorities_to_python_worker(server: Gearmand, mode: str) -> None:
+    run = run_peer_client("perl", server, mode, "py.echo", mode.encode())
+    assert run.events == [("complete", mode.encode()), ("end",)], run
+
+
+def test_perl_client_queued_priorities_run_high_normal_low_on_python_worker(
+        server: Gearmand, tmp_path: Path) -> None:
+    log = tmp_path / "order"
+    prefix = f"pyq{uuid.uuid4().hex[:8]}"
+    for mode, line in [("bg_low", "low"), ("bg", "normal"), ("bg_high", "high")]:
+        run = run_peer_client("perl", server, mode, f"{prefix}.record", f"{log}\n{line}".encode())
+        assert run.value("handle"), run
+    with PyWorker(server, ["record"], prefix=prefix):
+        wait_until(lambda: log.exists() and log.read_bytes().count(b"\n") == 3, what="3 records")
+    assert log.read_bytes() == b"high\nnormal\nlow\n"
+
+
+def test_perl_client_background_job_on_python_worker(server: Gearmand, tmp_path: Path) -> None:
+    target = tmp_path / "out"
+    run = run_peer_client("perl", server, "bg", "py.bg_write", os.fsencode(target) + b"\n" + ALL_BYTES)
+    assert f"{server.servers}//H:" in run.value("handle"), run
+    assert wait_for_file(target) == ALL_BYTES
+
+
+def test_perl_client_get_status_of_python_worker_progress(server: Gearmand, tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    handle = run_peer_client("perl", server, "bg", "py.progress", os.fsencode(go)).value("handle")
+
+    def status() -> Tuple[Any, ...]:
+        return run_peer_client("perl", server, "status", handle).events[0]
+
+    wait_until(lambda: status() == ("jobstatus", 1, 1, 1, 4), what="status 1/4")
+    go.touch()
+    wait_until(lambda: status()[1] == 0, what="the job to finish")
+
+
+def test_perl_client_unique_reaches_python_worker(server: Gearmand) -> None:
+    run = run_peer_client("perl", server, "do", "py.info", b"abc", unique="perl-unique-1")
+    function, handle, length, unique = run.value("complete").split(b"\n")
+    assert (function, length, unique) == (b"py.info", b"3", b"perl-unique-1")
+    assert handle.startswith(b"H:")
+
+
+def test_python_worker_events_reach_perl_client_in_order(server: Gearmand) -> None:
+    run = run_peer_client("perl", server, "do", "py.events", b"x")
+    assert run.events == [*EVENTS, ("end",)], run
+
+
+@pytest.mark.parametrize("function", ["py.raise", "py.fail_send"])
+def test_python_worker_failure_reaches_perl_client_as_fail(any_stack: Stack, function: str) -> None:
+    run = run_peer_client("perl", any_stack.server, "do", function, b"x")
+    assert run.events == [("fail", b"jshandle fail"), ("end",)], run
+
+
+@pytest.mark.parametrize("function", ["pyx.raise", "py.exception_send"])
+def test_python_worker_exception_reaches_perl_client(any_stack: Stack, function: str) -> None:
+    expected = PY_EXCEPTION if function == "pyx.raise" else b"python exception"
+    run = run_peer_client("perl", any_stack.server, "do", function, b"x", extra=["--exceptions"])
+    assert run.events == [("exception", expected), ("end",)], run
+
+
+@pytest.mark.parametrize("function", ["pyx.raise", "py.exception_send"])
+def test_python_worker_exception_and_perl_client_without_exceptions(any_stack: Stack, function: str) -> None:
+    """Peer limit: a Perl client without ``exceptions => 1`` on a default gearmand gets the WORK_FAIL
+    gearmand makes of the exception, whose handle counts its NUL (the bug that hangs libgearman 1.1
+    clients), and dies on it: "Got work_fail for unknown handle". With gearmand --exceptions it
+    gets the exception. This is why gearman_xs's Worker sends WORK_FAIL unless send_exceptions=True."""
+    expected = PY_EXCEPTION if function == "pyx.raise" else b"python exception"
+    run = run_peer_client("perl", any_stack.server, "do", function, b"x")
+    if any_stack.server.args == ["--exceptions"]:
+        assert run.events == [("exception", expected), ("end",)], run
+    else:
+        assert run.returncode != 0 and ("end",) not in run.events, run
+        assert "Got work_fail for unknown handle" in run.stderr, run
