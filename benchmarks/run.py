@@ -275,16 +275,22 @@ def _loadavg() -> List[float]:
 
 def w1(b: Bench, p: Dict[str, int]) -> Dict[str, Any]:
     n = p["w1"]
-    cpu: Dict[str, List[float]] = {"c": [], "gearman_xs": []}
+    impls = ["c", "gearman_xs", "gearman_xs-clamped"]
+    cpu: Dict[str, List[float]] = {impl: [] for impl in impls}
 
     def one(impl: str) -> float:
         res, _ = b.pair(impl, impl, "do", n, 100)
         cpu[impl].append(res["cpu"] / n * 1e6)
         return float(n / res["seconds"])
 
-    rates = _alternate(p["runs"], ["c", "gearman_xs"], one)
+    rates = _alternate(p["runs"], impls, one)
     out = _compare("W1 sequential do() 100 B, client+worker", "jobs/s", rates, 0.95)
     out["cpu_per_job_us"] = _compare("W1 client CPU per job", "us", cpu, 1.3, higher_is_better=False)
+    # "No change for small jobs": the same gearman_xs run with libgearman's clamp kept.
+    clamped = _median(rates["gearman_xs-clamped"])
+    out["clamp_kept"] = {"jobs/s": _summary(rates["gearman_xs-clamped"]),
+                         "cpu_per_job_us": _summary(cpu["gearman_xs-clamped"]),
+                         "lifted_over_kept": _ratio(_median(rates["gearman_xs"]), clamped)}
     return out
 
 
@@ -498,6 +504,11 @@ def table(results: Dict[str, Any]) -> str:
         if key in w and "error" not in w[key]:
             cmp_row(w[key])
             cmp_row(w[key]["cpu_per_job_us"], 1)
+            kept = w[key].get("clamp_kept")
+            if kept:
+                rows.append(("W1, gearman_xs with libgearman's clamp kept", "jobs/s", "",
+                             _fmt(kept["jobs/s"]["median"]), _fmt(kept["lifted_over_kept"], 2),
+                             "lifted / kept: no change expected"))
     if "W2" in w and "error" not in w["W2"]:
         cmp_row(w["W2"])
         cmp_row(w["W2"]["drain"])
