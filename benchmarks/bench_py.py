@@ -75,6 +75,7 @@ def client_main(host: str, port: int, mode: str, count: int, size: int) -> int:
                 times.append(now() - s)
                 if result != payload:
                     failures += 1
+                del result  # as the C program frees it: not alive during the next call
         else:
             for _ in range(count):
                 if do(FUNCTION, payload) != payload:
