@@ -109,6 +109,8 @@ class Client:
         self._resubmits = 0
         self._error: Optional[str] = None
         self._ret = ffi.new("gearman_return_t *")
+        self._unique_prefix = uuid.uuid4().hex.encode() + b"-"
+        self._unique_count = 0
         self._prepared = False  # server options sent on the current C client
         self._dirty = False  # the current C client must be replaced before the next submission
         self._exceptions_on = False
@@ -538,7 +540,13 @@ class Client:
 
     def _do(self, kind: int, function_name: Any, workload: Any, unique: Any) -> Union[bytes, str]:
         fn = _args.function_name(function_name)
-        u = _args.unique(unique)
+        if unique is None:
+            # libgearman would make a UUID per task (libuuid: ~20 us of CPU per job, measured);
+            # a per-Client random prefix and a counter are as unique and cost well under 1 us.
+            self._unique_count += 1
+            u = b"%s%d" % (self._unique_prefix, self._unique_count)
+        else:
+            u = _args.unique(unique)
         w, n = _args.payload(workload)
         self._enter("do")
         try:
