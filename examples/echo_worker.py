@@ -8,7 +8,7 @@ libgearman's text) to stderr.
     python3 echo_worker.py [-h <host>] [-p <port>] <string>
 
 Exit codes: 0 on success, 1 on a usage error or any failure (the Perl original exits 0 when the
-echo itself fails).
+echo itself fails), 130 on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -70,4 +70,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C: no traceback, the shell's exit code for SIGINT
+        sys.exit(130)

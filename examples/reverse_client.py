@@ -11,9 +11,11 @@ A failed job prints ``Work failed`` to stderr; any other failure prints the erro
 name and libgearman's text) to stderr, e.g. ``GEARMAN_TIMEOUT: ...`` for a timeout.
 
 Exit codes: 0 on success, 1 on a usage error or any failure (the Perl original exits 0 when the
-job fails or times out). The Perl script's WORK_DATA / WORK_STATUS branches are dead code with
-libgearman 1.x, whose ``do()`` returns only when the job has finished, with the data chunks
-in front of the result; they are left out.
+job fails or times out), 130 on Ctrl-C (which interrupts the wait for the job).
+
+The Perl script's WORK_DATA / WORK_STATUS branches are dead code with libgearman 1.x, whose
+``do()`` returns only when the job has finished, with the data chunks in front of the result;
+they are left out.
 """
 
 from __future__ import annotations
@@ -93,4 +95,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C: no traceback, the shell's exit code for SIGINT
+        sys.exit(130)

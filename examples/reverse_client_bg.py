@@ -10,7 +10,7 @@ the job is no longer known (it has finished). Run reverse_worker.py -s to see th
     python3 reverse_client_bg.py [-h <host>] [-p <port>] <string>
 
 Exit codes: 0 when the job has finished, 1 on a usage error or any failure (the error goes to
-stderr).
+stderr), 130 on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -97,4 +97,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C: no traceback, the shell's exit code for SIGINT
+        sys.exit(130)

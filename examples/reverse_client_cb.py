@@ -15,7 +15,7 @@ libgearman 1.x they then never fire (only the ``Added:`` lines appear); gearman_
 callback set before ``run_tasks()`` to the tasks already added, so every line above appears.
 
 Exit codes: 0 when every task has run, 1 on a usage error or any failure (the error goes to
-stderr).
+stderr), 130 on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -123,4 +123,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C: no traceback, the shell's exit code for SIGINT
+        sys.exit(130)

@@ -551,3 +551,18 @@ def test_demo_runs_the_examples_and_leaves_no_process_behind() -> None:
     assert len(worker) == 11
     assert out[-3:] == ["reverse_worker.py exited with 0", "gearmand stopped", "no process left behind"]
     assert {pid for pid, _ in _example_processes(None)} <= before
+
+
+# -- Ctrl-C -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["reverse_client.py", "reverse_client_bg.py", "reverse_client_cb.py"])
+def test_ctrl_c_stops_a_waiting_client_with_130(examples: Examples, name: str) -> None:
+    # No worker: reverse_client.py and reverse_client_cb.py wait for their jobs forever,
+    # reverse_client_bg.py polls the queued job's status forever.
+    client = examples.start(name, "abc")
+    examples.wait_for("reverse", lambda total, running, available: total >= 1, [client])
+    time.sleep(0.3)
+    done = examples.stop(client, signal.SIGINT, timeout=5)
+    assert (done.rc, done.err) == (130, "")
+    assert done.seconds < 1.5
