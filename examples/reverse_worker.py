@@ -29,7 +29,7 @@ import time
 from types import FrameType
 from typing import List, NoReturn, Optional
 
-from gearman_xs import (  # type: ignore[attr-defined]  # the constants are set at import time
+from gearman_xs import (
     GEARMAN_WORKER_GRAB_UNIQ,
     GearmanConnectionError,
     GearmanError,

@@ -15,7 +15,8 @@ from . import socket_buffers  # lifts libgearman's 32 KiB socket-buffer clamp (s
 from ._libgearman import ffi, lib
 from .admin import Admin, AdminError, AdminGroup, AdminGroupError, AdminProtocolError
 from .client import Client, JobStatus
-from .constants import CONSTANTS, VALUES
+from .constants import *  # noqa: F403  (every GEARMAN_* constant)
+from .constants import CONSTANTS
 from .errors import (
     ClosedError,
     ConcurrentUseError,
@@ -31,8 +32,6 @@ from .task import Task
 from .worker import Worker
 
 __version__ = "0.1.0"
-
-globals().update(VALUES)
 
 
 def version() -> str:
