@@ -136,7 +136,8 @@ PEER_FUNCTIONS = {
 
 class PeerWorker:
     """A Perl, PHP or CLI worker serving ``PREFIX.NAME`` for each NAME of ``functions`` (default: all
-    the peer has), until ``stop()``. The CLI needs one ``gearman -w`` process per function."""
+    the peer has), until ``stop()``. The CLI needs one ``gearman -w`` process per function; its
+    function ``cat`` runs a plain ``cat`` (not in the default set: it deadlocks on big workloads)."""
 
     def __init__(self, peer: str, server: Gearmand, functions: Optional[Sequence[str]] = None,
                  prefix: Optional[str] = None, identifier: Optional[str] = None,
@@ -174,8 +175,9 @@ class PeerWorker:
         commands = []
         for f in self.functions:
             flags = ["-n"] if f == "lines" else []
+            job = ["cat"] if f == "cat" else ["sh", str(PEERS / "cli_job.sh"), f]
             commands.append(["gearman", "-w", *flags, "-h", host, "-p", port, "-f", f"{self.prefix}.{f}",
-                             "--", "sh", str(PEERS / "cli_job.sh"), f])
+                             "--", *job])
         return commands
 
     def alive(self) -> List[bool]:

@@ -139,10 +139,12 @@ def test_job_status_while_php_worker_reports_progress(client: gearman_xs.Client,
     go = tmp_path / "go"
     unique = f"php-{uuid.uuid4().hex[:12]}"
     handle = client.do_background("php.progress", os.fsencode(go), unique=unique)
-    wait_until(lambda: client.job_status(handle) == (True, True, 1, 4), what="status 1/4")
-    assert unique in server.admin("show unique jobs").split("\n")
-    assert client.job_status_by_unique(unique) == (True, True, 1, 4)
-    go.touch()
+    try:
+        wait_until(lambda: client.job_status(handle) == (True, True, 1, 4), what="status 1/4")
+        assert unique in server.admin("show unique jobs").split("\n")
+        assert client.job_status_by_unique(unique) == (True, True, 1, 4)
+    finally:
+        go.touch()  # a failed test must not leave the worker busy for 30 s
     wait_until(lambda: not client.job_status(handle).is_known, what="the job to finish")
 
 
@@ -232,8 +234,10 @@ def test_php_client_job_status_of_python_worker_progress(server: Gearmand, tmp_p
     def status() -> Tuple[Any, ...]:
         return run_peer_client("php", server, "status", handle).events[0]
 
-    wait_until(lambda: status() == ("jobstatus", 1, 1, 1, 4), what="status 1/4")
-    go.touch()
+    try:
+        wait_until(lambda: status() == ("jobstatus", 1, 1, 1, 4), what="status 1/4")
+    finally:
+        go.touch()
     wait_until(lambda: status()[1] == 0, what="the job to finish")
 
 

@@ -7,7 +7,9 @@
 #   gearman -w -h HOST -p PORT -f cli.NAME -- sh cli_job.sh NAME
 #
 # NAME (the same names as the other peer workers where the CLI can do it):
-#   echo      the workload
+#   echo      the workload, read in full before any of it is written back: `gearman -w` writes
+#             the whole workload to the command's stdin before it reads the command's stdout, so a
+#             plain `cat` deadlocks once the workload exceeds the pipe buffers (64 KiB)
 #   sha256    the hex SHA-256 of the workload
 #   bg_write  workload "PATH\nDATA": writes DATA to PATH (via a rename), prints "ok"
 #   record    workload "PATH\nLINE": appends LINE and a newline to PATH, prints "ok"
@@ -17,7 +19,11 @@
 # WORK_EXCEPTION, so there is no info, events, progress or exception here.
 set -eu
 case "${1:-}" in
-    echo) exec cat ;;
+    echo)
+        tmp=$(mktemp)
+        cat > "$tmp"
+        cat "$tmp"
+        rm -f "$tmp" ;;
     sha256) sha256sum | cut -c1-64 | tr -d '\n' ;;
     bg_write)
         IFS= read -r path
