@@ -38,7 +38,7 @@ from interop_support import (
 import gearman_xs
 from gearman_xs.testing import Gearmand
 
-PAYLOADS = {"all_bytes": ALL_BYTES, "utf8": UTF8_TEXT, "1MiB": random_bytes(MIB), "empty": b""}
+PAYLOADS = {"all_bytes": ALL_BYTES, "utf8": UTF8_TEXT, "zero": b"0", "1MiB": random_bytes(MIB), "empty": b""}
 PY_EXCEPTION = b"RuntimeError: python failure"  # what pyx.raise (send_exceptions=True) sends
 
 
