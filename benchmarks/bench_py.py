@@ -55,11 +55,38 @@ def _client(host: str, port: int) -> gearman_xs.Client:
     return client
 
 
+def _tasks(client: gearman_xs.Client, payload: bytes, count: int, batch: int) -> int:
+    """``count`` add_task() in batches of ``batch``, one run_tasks() per batch; returns failures."""
+    completed = 0
+    bad = 0
+
+    def on_complete(task: Any) -> None:
+        nonlocal completed, bad
+        completed += 1
+        if task.data() != payload:
+            bad += 1
+
+    client.set_complete_fn(on_complete)
+    done = 0
+    while done < count:
+        n = min(batch, count - done)
+        for _ in range(n):
+            client.add_task(FUNCTION, payload)
+        client.run_tasks()
+        done += n
+    return bad + (count - completed)
+
+
 def client_main(host: str, port: int, mode: str, count: int, size: int) -> int:
     payload = _payload(size)
     client = _client(host, port)
-    for _ in range(WARMUP):
-        client.do(FUNCTION, payload)
+    batch = int(os.environ.get("BENCH_BATCH") or count)
+    if WARMUP:  # the same calls as the measured loop, before the first RSS sample
+        if mode == "tasks":
+            _tasks(client, payload, WARMUP, min(batch, WARMUP))
+        else:
+            for _ in range(WARMUP):
+                client.do(FUNCTION, payload)
     failures = 0
     times: Optional[List[float]] = [] if mode == "do" and count <= 1000 else None
     now = time.perf_counter
@@ -86,25 +113,7 @@ def client_main(host: str, port: int, mode: str, count: int, size: int) -> int:
             if not submit(FUNCTION, payload):
                 failures += 1
     elif mode == "tasks":
-        completed = 0
-        bad = 0
-
-        def on_complete(task: Any) -> None:
-            nonlocal completed, bad
-            completed += 1
-            if task.data() != payload:
-                bad += 1
-
-        client.set_complete_fn(on_complete)
-        batch = int(os.environ.get("BENCH_BATCH") or count)
-        done = 0
-        while done < count:
-            n = min(batch, count - done)
-            for _ in range(n):
-                client.add_task(FUNCTION, payload)
-            client.run_tasks()
-            done += n
-        failures = bad + (count - completed)
+        failures = _tasks(client, payload, count, batch)
     else:
         raise SystemExit(f"unknown mode {mode}")
     c1, t1 = time.process_time(), now()
