@@ -78,10 +78,9 @@ class BenchError(RuntimeError):
 
 
 class Bench:
-    def __init__(self, server: Gearmand, bindir: str, verbose: bool) -> None:
+    def __init__(self, server: Gearmand, bindir: str) -> None:
         self.server = server
         self.bindir = bindir
-        self.verbose = verbose
         self.host = server.host
         self.port = str(server.port)
         dropped = ("GEARMAN_SERVERS", "GEARMAN_XS_SOCKET_BUFFERS")
@@ -491,7 +490,28 @@ def _mark(met: Optional[bool]) -> str:
     return "-" if met is None else ("met" if met else "MISSED")
 
 
+HEADER = ("workload", "unit", "C", "gearman_xs", "ratio", "target")
+
+
 def table(results: Dict[str, Any]) -> str:
+    """The results as a plain-text table."""
+    rows = table_rows(results)
+    widths = [max(len(r[i]) for r in [HEADER, *rows]) for i in range(6)]
+    lines = [" | ".join(h.ljust(widths[i]) for i, h in enumerate(HEADER)),
+             "-+-".join("-" * wd for wd in widths)]
+    lines += [" | ".join(c.ljust(widths[i]) for i, c in enumerate(r)) for r in rows]
+    return "\n".join(lines)
+
+
+def markdown(results: Dict[str, Any]) -> str:
+    """The results as a Markdown table (for the README)."""
+    rows = table_rows(results)
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(c.replace("|", "/") for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def table_rows(results: Dict[str, Any]) -> List[Tuple[str, str, str, str, str, str]]:
     rows: List[Tuple[str, str, str, str, str, str]] = []
 
     def cmp_row(entry: Dict[str, Any], digits: int = 0) -> None:
@@ -544,12 +564,7 @@ def table(results: Dict[str, Any]) -> str:
     for key, entry in w.items():
         if "error" in entry:
             rows.append((key, "", "", "", "", "ERROR: " + entry["error"][:80]))
-    header = ("workload", "unit", "C", "gearman_xs", "ratio", "target")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(6)]
-    lines = [" | ".join(h.ljust(widths[i]) for i, h in enumerate(header)),
-             "-+-".join("-" * wd for wd in widths)]
-    lines += [" | ".join(c.ljust(widths[i]) for i, c in enumerate(r)) for r in rows]
-    return "\n".join(lines)
+    return rows
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -558,8 +573,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--runs", type=int, help="runs per implementation (medians are reported)")
     ap.add_argument("--only", help="comma-separated workloads: " + ",".join(WORKLOADS))
     ap.add_argument("--json", help="where to write the results (default benchmarks/results/latest.json)")
-    ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--markdown", metavar="JSON", help="print a results JSON file as a Markdown table")
     args = ap.parse_args(argv)
+    if args.markdown:
+        with open(args.markdown) as f:
+            print(markdown(json.load(f)))
+        return 0
     params = dict(QUICK if args.quick else FULL)
     if args.runs:
         params["runs"] = args.runs
@@ -585,7 +604,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         compile_c(bindir)
         with Gearmand(verbose="ERROR") as server:
             results["machine"]["gearmand"] = server.admin("version").strip()
-            bench = Bench(server, bindir, args.verbose)
+            bench = Bench(server, bindir)
             for name in selected:
                 t0 = time.monotonic()
                 load = _loadavg()
