@@ -947,7 +947,8 @@ class Client:
         if not task._finished:
             task._finished = True
             task._returncode = rc
-            task._is_running = False
+            if task._kind != STATUS:  # a status task's is_running is the job's, as the server said
+                task._is_running = False
             self._finished.append(task)
 
     def _detach(self, task: Task) -> None:
