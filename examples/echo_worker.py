@@ -13,64 +13,29 @@ echo itself fails), 130 on Ctrl-C.
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
-from typing import List, NoReturn, Optional
+from typing import List, Optional
+
+from _script import add_server, error, getopts, run
 
 from gearman_xs import GearmanError, Worker
 
 
-class _UsageError(Exception):
-    """A bad option: the caller prints the usage text and exits 1."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """Getopt::Std-like options: -h is the host (no --help), errors print the Perl usage text."""
-
-    def error(self, message: str) -> NoReturn:
-        raise _UsageError(message)
-
-
-def usage() -> None:
-    print(f"\nusage: {sys.argv[0]} [-h <host>] [-p <port>] <string>")
-    print("\t-h <host> - job server host")
-    print("\t-p <port> - job server port")
-
-
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = _Parser(add_help=False)
-    parser.add_argument("-h", dest="host", default="")
-    parser.add_argument("-p", dest="port", type=int, default=0)
-    parser.add_argument("args", nargs=argparse.REMAINDER)
-    try:
-        opts = parser.parse_args(argv)
-    except _UsageError as e:
-        print(e, file=sys.stderr)
-        usage()
-        return 1
-    args = opts.args[1:] if opts.args[:1] == ["--"] else opts.args
-    if not args:
-        usage()
+    opts = getopts("h:p:", argv)
+    if opts is None:
         return 1
 
     with Worker() as worker:
-        try:
-            worker.add_server(opts.host or None, opts.port)
-        except (GearmanError, ValueError) as e:
-            print(e, file=sys.stderr)
+        if not add_server(worker, opts):
             return 1
 
         try:
-            worker.echo(os.fsencode(args[0]))
+            worker.echo(os.fsencode(opts.args[0]))
         except GearmanError as e:
-            print(e, file=sys.stderr)
-            return 1
+            return error(e)
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:  # Ctrl-C: no traceback, the shell's exit code for SIGINT
-        sys.exit(130)
+    run(main)

@@ -22,12 +22,13 @@ original retries at once, in a busy loop).
 
 from __future__ import annotations
 
-import argparse
 import signal
 import sys
 import time
 from types import FrameType
-from typing import List, NoReturn, Optional
+from typing import List, Optional
+
+from _script import add_server, error, getopts, write_line
 
 from gearman_xs import (
     GEARMAN_WORKER_GRAB_UNIQ,
@@ -43,35 +44,16 @@ REVERSE_WORKER_OPTIONS_STATUS = 1 << 1
 REVERSE_WORKER_OPTIONS_UNIQUE = 1 << 2
 
 
-class _UsageError(Exception):
-    """A bad option: the caller prints the usage text and exits 1."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """Getopt::Std-like options: -h is the host (no --help), errors print the Perl usage text."""
-
-    def error(self, message: str) -> NoReturn:
-        raise _UsageError(message)
-
-
-def usage() -> None:
-    print(f"\nusage: {sys.argv[0]} [-h <host>] [-p <port>]")
-    print("\t-c <count>   - number of jobs to run before exiting")
-    print("\t-d           - send result back in data chunks")
-    print("\t-h <host>    - job server host")
-    print("\t-p <port>    - job server port")
-    print("\t-s           - send status updates and sleep while running job")
-    print("\t-u           - when grabbing jobs, grab the unique id")
-    print("\t-t <timeout> - timeout in milliseconds")
-
-
-def write_line(*parts: object) -> None:
-    """Prints ``parts`` as one line; bytes are written as they are (Perl prints byte strings
-    unchanged), anything else as ``str()``."""
-    line = b"".join(p if isinstance(p, bytes) else str(p).encode("utf-8", "surrogateescape") for p in parts)
-    sys.stdout.flush()
-    sys.stdout.buffer.write(line + b"\n")
-    sys.stdout.buffer.flush()
+USAGE_SYNOPSIS = "[-h <host>] [-p <port>]"
+USAGE_LINES = (
+    "-c <count>   - number of jobs to run before exiting",
+    "-d           - send result back in data chunks",
+    "-h <host>    - job server host",
+    "-p <port>    - job server port",
+    "-s           - send status updates and sleep while running job",
+    "-u           - when grabbing jobs, grab the unique id",
+    "-t <timeout> - timeout in milliseconds",
+)
 
 
 def reverse(job: Job, options: int) -> bytes:
@@ -111,20 +93,9 @@ def reverse(job: Job, options: int) -> bytes:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = _Parser(add_help=False)
-    parser.add_argument("-h", dest="host", default="")
-    parser.add_argument("-p", dest="port", type=int, default=0)
-    parser.add_argument("-c", dest="count", type=int, default=0)
-    parser.add_argument("-t", dest="timeout", type=int, default=0)
-    parser.add_argument("-d", dest="data", action="store_true")
-    parser.add_argument("-s", dest="status", action="store_true")
-    parser.add_argument("-u", dest="unique", action="store_true")
-    parser.add_argument("args", nargs=argparse.REMAINDER)  # ignored, as in Perl
-    try:
-        opts = parser.parse_args(argv)
-    except _UsageError as e:
-        print(e, file=sys.stderr)
-        usage()
+    # the arguments after the options are ignored, as in Perl
+    opts = getopts("h:p:c:t:dsu", argv, USAGE_SYNOPSIS, USAGE_LINES, string=False)
+    if opts is None:
         return 1
 
     count: int = opts.count or 0
@@ -145,17 +116,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         if timeout >= 0:
             worker.set_timeout(timeout)
 
-        try:
-            worker.add_server(opts.host or None, opts.port)
-        except (GearmanError, ValueError) as e:
-            print(e, file=sys.stderr)
+        if not add_server(worker, opts):
             return 1
 
         try:
             worker.add_function("reverse", 0, reverse, options)
         except GearmanError as e:
-            print(e, file=sys.stderr)
-            return 1
+            return error(e)
 
         stopping: List[int] = []
 
@@ -172,7 +139,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             except GearmanError as e:
                 if stopping:
                     break
-                print(e, file=sys.stderr, flush=True)
+                error(e)
                 if isinstance(e, GearmanConnectionError):
                     _pause(1.0, stopping)
 
