@@ -22,8 +22,9 @@ import subprocess
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, ContextManager, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import pytest
 
@@ -37,6 +38,11 @@ ALL_BYTES = bytes(range(256))
 #: UTF-8 text with 2-, 3- and 4-byte sequences.
 UTF8_TEXT = "grüße, 世界, ✓ 🐍".encode()
 MIB = 1 << 20
+#: What every ``events`` function sends, as client callbacks see it (and the peer clients print it).
+EVENTS = [("data", b"d1"), ("warning", b"w1"), ("status", 1, 2), ("data", b"d2"), ("warning", b"w2"),
+          ("status", 2, 2), ("complete", b"done")]
+#: What pyx.raise (a send_exceptions=True Python worker whose function raises) sends.
+PY_EXCEPTION = b"RuntimeError: python failure"
 
 # gearmand must not see the servers of a developer's environment.
 os.environ.pop("GEARMAN_SERVERS", None)
@@ -441,3 +447,137 @@ class Stack:
         self.server.close()
         if errors:
             raise errors[0]
+
+
+# -- what the per-peer test modules share -------------------------------------------------------------
+
+def stack_fixtures(peer: str, peer_functions: Optional[Sequence[str]] = None) -> Tuple[Any, ...]:
+    """The fixtures of a per-peer test module: ``stack`` and ``exc_stack`` (module-scoped Stacks of
+    ``peer`` on a default gearmand and on one started with --exceptions), ``any_stack`` (each of the
+    two in turn), ``server`` (the default stack's gearmand) and ``client`` (a gearman_xs Client on
+    it). Assign them at module level: ``stack, exc_stack, any_stack, server, client = ...``."""
+
+    @pytest.fixture(scope="module", name="stack")
+    def stack() -> Iterator[Stack]:
+        s = Stack(peer, peer_functions=peer_functions)
+        yield s
+        s.close()
+
+    @pytest.fixture(scope="module", name="exc_stack")
+    def exc_stack() -> Iterator[Stack]:
+        s = Stack(peer, ["--exceptions"], peer_functions=peer_functions)
+        yield s
+        s.close()
+
+    @pytest.fixture(params=["default", "exceptions"], name="any_stack")
+    def any_stack(request: pytest.FixtureRequest) -> Stack:
+        chosen: Stack = request.getfixturevalue("stack" if request.param == "default" else "exc_stack")
+        return chosen
+
+    @pytest.fixture(name="server")
+    def server(stack: Stack) -> Gearmand:
+        return stack.server
+
+    @pytest.fixture(name="client")
+    def client(server: Gearmand) -> Iterator[gearman_xs.Client]:
+        with new_client(server) as c:
+            yield c
+
+    return stack, exc_stack, any_stack, server, client
+
+
+def collect_events(client: gearman_xs.Client, function: str, workload: bytes) -> List[Event]:
+    """Runs one task and returns its callbacks in order, as the peer clients print them."""
+    seen: List[Event] = []
+    client.set_data_fn(lambda t: seen.append(("data", t.data())))
+    client.set_warning_fn(lambda t: seen.append(("warning", t.data())))
+    client.set_status_fn(lambda t: seen.append(("status", t.numerator(), t.denominator())))
+    client.set_complete_fn(lambda t: seen.append(("complete", t.data())))
+    client.set_fail_fn(lambda t: seen.append(("fail",)))
+    client.set_exception_fn(lambda t: seen.append(("exception", t.exception())))
+    client.add_task(function, workload)
+    client.run_tasks()
+    return seen
+
+
+#: Submits a background ``record`` job: ``submit(priority, function, workload)``, priority being
+#: "low", "normal" or "high".
+Submit = Callable[[str, str, bytes], None]
+
+_BACKGROUND_METHODS = {"low": "do_low_background", "normal": "do_background", "high": "do_high_background"}
+_BACKGROUND_MODES = {"low": "bg_low", "normal": "bg", "high": "bg_high"}  # perl_client.pl/php_client.php
+
+
+def check_queued_priorities(server: Gearmand, tmp_path: Path, stem: str, submit: Submit,
+                            record_worker: Callable[[str], ContextManager[Any]]) -> None:
+    """Queues a low, a normal and a high priority ``record`` job for a function nobody serves yet
+    (named ``STEM<random>.record``), then starts ``record_worker(prefix)``: the jobs must run high,
+    normal, low."""
+    log = tmp_path / "order"
+    prefix = f"{stem}{uuid.uuid4().hex[:8]}"
+    for priority in ("low", "normal", "high"):
+        submit(priority, f"{prefix}.record", os.fsencode(log) + b"\n" + priority.encode())
+    assert function_status(server)[f"{prefix}.record"] == (3, 0, 0)
+    with record_worker(prefix):
+        wait_until(lambda: log.exists() and log.read_bytes().count(b"\n") == 3, what="3 records")
+    assert log.read_bytes() == b"high\nnormal\nlow\n"
+
+
+def client_submit(client: gearman_xs.Client) -> Submit:
+    """Submits through gearman_xs's ``do_low_background`` / ``do_background`` / ``do_high_background``."""
+    def submit(priority: str, function: str, workload: bytes) -> None:
+        handle = getattr(client, _BACKGROUND_METHODS[priority])(function, workload)
+        assert handle.startswith("H:"), handle
+    return submit
+
+
+def peer_background(peer: str, server: Gearmand, function: str, workload: bytes,
+                    priority: str = "normal") -> str:
+    """Submits a background job through perl_client.pl / php_client.php; returns the handle as the
+    peer gives it (Perl's Gearman::Client: ``HOST:PORT//H:...``, PHP: ``H:...``)."""
+    run = run_peer_client(peer, server, _BACKGROUND_MODES[priority], function, workload)
+    handle: str = run.value("handle")
+    assert handle.startswith(f"{server.servers}//H:" if peer == "perl" else "H:"), run
+    return handle
+
+
+def check_background_job_on_peer_worker(peer: str, client: gearman_xs.Client, tmp_path: Path) -> None:
+    """A gearman_xs background job on the peer's ``bg_write`` runs: the file appears with every
+    byte value, and gearmand then forgets the job."""
+    target = tmp_path / "out"
+    handle = client.do_background(f"{peer}.bg_write", os.fsencode(target) + b"\n" + ALL_BYTES)
+    assert handle.startswith("H:")
+    assert wait_for_file(target) == ALL_BYTES
+    wait_until(lambda: not client.job_status(handle).is_known, what="the job to be forgotten")
+
+
+def check_job_status_while_peer_worker_reports_progress(peer: str, client: gearman_xs.Client,
+                                                        server: Gearmand, tmp_path: Path) -> None:
+    """job_status() and job_status_by_unique() see the peer's ``progress`` at 1/4; the unique
+    reached gearmand unchanged."""
+    go = tmp_path / "go"
+    unique = f"{peer}-{uuid.uuid4().hex[:12]}"
+    handle = client.do_background(f"{peer}.progress", os.fsencode(go), unique=unique)
+    try:
+        wait_until(lambda: client.job_status(handle) == (True, True, 1, 4), what="status 1/4")
+        assert unique in server.admin("show unique jobs").split("\n")
+        assert client.job_status_by_unique(unique) == (True, True, 1, 4)
+    finally:
+        go.touch()  # a failed test must not leave the worker busy for 30 s
+    wait_until(lambda: not client.job_status(handle).is_known, what="the job to finish")
+
+
+def check_peer_client_job_status(peer: str, server: Gearmand, tmp_path: Path) -> None:
+    """The peer client's job status of the Python worker's ``progress``: 1/4 while it runs, then
+    not known."""
+    go = tmp_path / "go"
+    handle = peer_background(peer, server, "py.progress", os.fsencode(go))
+
+    def status() -> Event:
+        return run_peer_client(peer, server, "status", handle).events[0]
+
+    try:
+        wait_until(lambda: status() == ("jobstatus", 1, 1, 1, 4), what="status 1/4")
+    finally:
+        go.touch()
+    wait_until(lambda: status()[1] == 0, what="the job to finish")

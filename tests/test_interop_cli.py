@@ -13,24 +13,27 @@ import os
 import subprocess
 import uuid
 from pathlib import Path
-from typing import Any, Iterator, List, Tuple
+from typing import Any, List, Tuple
 
 import pytest
 from interop_support import (
     ALL_BYTES,
     MIB,
+    PY_EXCEPTION,
     UTF8_TEXT,
     PeerWorker,
     PyWorker,
     Stack,
-    function_status,
+    check_background_job_on_peer_worker,
+    check_queued_priorities,
+    client_submit,
     gearadmin,
     new_client,
     pattern,
     random_bytes,
-    require_peer,
     run_cli_client,
     sha256_hex,
+    stack_fixtures,
     wait_for_file,
     wait_until,
 )
@@ -39,42 +42,9 @@ import gearman_xs
 from gearman_xs.testing import Gearmand
 
 PAYLOADS = {"all_bytes": ALL_BYTES, "utf8": UTF8_TEXT, "zero": b"0", "1MiB": random_bytes(MIB), "empty": b""}
-PY_EXCEPTION = b"RuntimeError: python failure"  # what pyx.raise (send_exceptions=True) sends
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    require_peer("cli")
-    s = Stack("cli")
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
-def exc_stack() -> Iterator[Stack]:
-    """The same on a gearmand started with --exceptions."""
-    require_peer("cli")
-    s = Stack("cli", ["--exceptions"])
-    yield s
-    s.close()
-
-
-@pytest.fixture(params=["default", "exceptions"])
-def any_stack(request: pytest.FixtureRequest) -> Stack:
-    """Both gearmand modes: without and with --exceptions."""
-    stack: Stack = request.getfixturevalue("stack" if request.param == "default" else "exc_stack")
-    return stack
-
-
-@pytest.fixture
-def server(stack: Stack) -> Gearmand:
-    return stack.server
-
-
-@pytest.fixture
-def client(server: Gearmand) -> Iterator[gearman_xs.Client]:
-    with new_client(server) as c:
-        yield c
+stack, exc_stack, any_stack, server, client = stack_fixtures("cli")
 
 
 # == gearman_xs Client -> gearman -w ==============================================================
@@ -114,22 +84,13 @@ def test_priorities_to_cli_worker(client: gearman_xs.Client, method: str) -> Non
 
 def test_queued_priorities_run_high_normal_low_on_cli_worker(
         server: Gearmand, client: gearman_xs.Client, tmp_path: Path) -> None:
-    log = tmp_path / "order"
-    prefix = f"cliq{uuid.uuid4().hex[:8]}"
-    for method, line in [("do_low_background", "low"), ("do_background", "normal"),
-                         ("do_high_background", "high")]:
-        getattr(client, method)(f"{prefix}.record", f"{log}\n{line}")
-    with PeerWorker("cli", server, ["record"], prefix=prefix):
-        wait_until(lambda: log.exists() and log.read_bytes().count(b"\n") == 3, what="3 records")
-    assert log.read_bytes() == b"high\nnormal\nlow\n"
+    check_queued_priorities(server, tmp_path, "cliq", client_submit(client),
+                            lambda prefix: PeerWorker("cli", server, ["record"], prefix=prefix))
 
 
 def test_background_job_on_cli_worker_runs_to_completion(
         client: gearman_xs.Client, tmp_path: Path) -> None:
-    target = tmp_path / "out"
-    handle = client.do_background("cli.bg_write", os.fsencode(target) + b"\n" + ALL_BYTES)
-    assert wait_for_file(target) == ALL_BYTES
-    wait_until(lambda: not client.job_status(handle).is_known, what="the job to be forgotten")
+    check_background_job_on_peer_worker("cli", client, tmp_path)
 
 
 def test_cli_worker_exit_status_gives_workfail(any_stack: Stack) -> None:
@@ -170,15 +131,13 @@ def test_cli_client_priorities_to_python_worker(server: Gearmand, flags: List[st
 
 def test_cli_client_queued_priorities_run_high_normal_low_on_python_worker(
         server: Gearmand, tmp_path: Path) -> None:
-    log = tmp_path / "order"
-    prefix = f"pyq{uuid.uuid4().hex[:8]}"
-    for flags, line in [(["-b", "-L"], "low"), (["-b"], "normal"), (["-b", "-I"], "high")]:
-        done = run_cli_client(server, f"{prefix}.record", f"{log}\n{line}".encode(), flags)
-        assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"")
-    assert function_status(server)[f"{prefix}.record"] == (3, 0, 0)
-    with PyWorker(server, ["record"], prefix=prefix):
-        wait_until(lambda: log.exists() and log.read_bytes().count(b"\n") == 3, what="3 records")
-    assert log.read_bytes() == b"high\nnormal\nlow\n"
+    def submit(priority: str, function: str, workload: bytes) -> None:
+        flags = {"low": ["-b", "-L"], "normal": ["-b"], "high": ["-b", "-I"]}[priority]
+        done = run_cli_client(server, function, workload, flags)
+        assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"")  # -b prints no handle
+
+    check_queued_priorities(server, tmp_path, "pyq", submit,
+                            lambda prefix: PyWorker(server, ["record"], prefix=prefix))
 
 
 def test_cli_client_background_job_on_python_worker(server: Gearmand, tmp_path: Path) -> None:

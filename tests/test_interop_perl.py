@@ -9,24 +9,32 @@ test pins that behaviour and says so (README, "Interoperability").
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
-from typing import Any, Iterator, List, Tuple
 
 import pytest
 from interop_support import (
     ALL_BYTES,
+    EVENTS,
     MIB,
+    PY_EXCEPTION,
     UTF8_TEXT,
     PeerWorker,
     PyWorker,
     Stack,
+    check_background_job_on_peer_worker,
+    check_job_status_while_peer_worker_reports_progress,
+    check_peer_client_job_status,
+    check_queued_priorities,
+    client_submit,
+    collect_events,
     new_client,
     pattern,
+    peer_background,
     random_bytes,
     require_peer,
     run_peer_client,
     sha256_hex,
+    stack_fixtures,
     wait_for_file,
     wait_until,
 )
@@ -35,62 +43,13 @@ import gearman_xs
 from gearman_xs.testing import Gearmand
 
 PAYLOADS = {"all_bytes": ALL_BYTES, "utf8": UTF8_TEXT, "1MiB": random_bytes(MIB)}
-EVENTS = [("data", b"d1"), ("warning", b"w1"), ("status", 1, 2), ("data", b"d2"), ("warning", b"w2"),
-          ("status", 2, 2), ("complete", b"done")]
-PY_EXCEPTION = b"RuntimeError: python failure"  # what pyx.raise (send_exceptions=True) sends
 
 # Every Perl function but "die", which ends the Perl worker process (see test_perl_die_*).
 PERL_FUNCTIONS = ["echo", "sha256", "gen", "info", "events", "progress", "bg_write", "record", "fail",
                   "exception"]
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    require_peer("perl")
-    s = Stack("perl", peer_functions=PERL_FUNCTIONS)
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
-def exc_stack() -> Iterator[Stack]:
-    """The same on a gearmand started with --exceptions."""
-    require_peer("perl")
-    s = Stack("perl", ["--exceptions"], peer_functions=PERL_FUNCTIONS)
-    yield s
-    s.close()
-
-
-@pytest.fixture(params=["default", "exceptions"])
-def any_stack(request: pytest.FixtureRequest) -> Stack:
-    """Both gearmand modes: without and with --exceptions."""
-    stack: Stack = request.getfixturevalue("stack" if request.param == "default" else "exc_stack")
-    return stack
-
-
-@pytest.fixture
-def server(stack: Stack) -> Gearmand:
-    return stack.server
-
-
-@pytest.fixture
-def client(server: Gearmand) -> Iterator[gearman_xs.Client]:
-    with new_client(server) as c:
-        yield c
-
-
-def collect_events(client: gearman_xs.Client, function: str, workload: bytes) -> List[Tuple[Any, ...]]:
-    """Runs one task and returns its callbacks in order, as the peer clients print them."""
-    seen: List[Tuple[Any, ...]] = []
-    client.set_data_fn(lambda t: seen.append(("data", t.data())))
-    client.set_warning_fn(lambda t: seen.append(("warning", t.data())))
-    client.set_status_fn(lambda t: seen.append(("status", t.numerator(), t.denominator())))
-    client.set_complete_fn(lambda t: seen.append(("complete", t.data())))
-    client.set_fail_fn(lambda t: seen.append(("fail",)))
-    client.set_exception_fn(lambda t: seen.append(("exception", t.exception())))
-    client.add_task(function, workload)
-    client.run_tasks()
-    return seen
+stack, exc_stack, any_stack, server, client = stack_fixtures("perl", PERL_FUNCTIONS)
 
 
 # == gearman_xs Client -> Perl Gearman::Worker ====================================================
@@ -134,39 +93,20 @@ def test_priorities_to_perl_worker(client: gearman_xs.Client, method: str) -> No
 
 
 def test_queued_priorities_run_high_normal_low_on_perl_worker(
-        server: gearman_xs.testing.Gearmand, client: gearman_xs.Client, tmp_path: Path) -> None:
-    log = tmp_path / "order"
-    prefix = f"perlq{uuid.uuid4().hex[:8]}"
-    for method, line in [("do_low_background", "low"), ("do_background", "normal"),
-                         ("do_high_background", "high")]:
-        getattr(client, method)(f"{prefix}.record", f"{log}\n{line}")
-    with PeerWorker("perl", server, ["record"], prefix=prefix):
-        wait_until(lambda: log.exists() and log.read_bytes().count(b"\n") == 3, what="3 records")
-    assert log.read_bytes() == b"high\nnormal\nlow\n"
+        server: Gearmand, client: gearman_xs.Client, tmp_path: Path) -> None:
+    check_queued_priorities(server, tmp_path, "perlq", client_submit(client),
+                            lambda prefix: PeerWorker("perl", server, ["record"], prefix=prefix))
 
 
 def test_background_job_on_perl_worker_runs_to_completion(
         client: gearman_xs.Client, tmp_path: Path) -> None:
-    target = tmp_path / "out"
-    handle = client.do_background("perl.bg_write", os.fsencode(target) + b"\n" + ALL_BYTES)
-    assert handle.startswith("H:")
-    assert wait_for_file(target) == ALL_BYTES
-    wait_until(lambda: not client.job_status(handle).is_known, what="the job to be forgotten")
+    check_background_job_on_peer_worker("perl", client, tmp_path)
 
 
-def test_job_status_while_perl_worker_reports_progress(client: gearman_xs.Client, tmp_path: Path,
-                                                       server: Gearmand) -> None:
-    go = tmp_path / "go"
-    unique = f"perl-{uuid.uuid4().hex[:12]}"
-    handle = client.do_background("perl.progress", os.fsencode(go), unique=unique)
-    try:
-        wait_until(lambda: client.job_status(handle) == (True, True, 1, 4), what="status 1/4")
-        # The unique reached gearmand unchanged (Gearman::Worker itself cannot see it, see below).
-        assert unique in server.admin("show unique jobs").split("\n")
-        assert client.job_status_by_unique(unique) == (True, True, 1, 4)
-    finally:
-        go.touch()  # a failed test must not leave the worker busy for 30 s
-    wait_until(lambda: not client.job_status(handle).is_known, what="the job to finish")
+def test_job_status_while_perl_worker_reports_progress(
+        client: gearman_xs.Client, tmp_path: Path, server: Gearmand) -> None:
+    """The unique reaches gearmand unchanged (Gearman::Worker itself cannot see it, see below)."""
+    check_job_status_while_peer_worker_reports_progress("perl", client, server, tmp_path)
 
 
 def test_perl_worker_cannot_see_the_unique(client: gearman_xs.Client) -> None:
@@ -246,35 +186,21 @@ def test_perl_client_priorities_to_python_worker(server: Gearmand, mode: str) ->
 
 def test_perl_client_queued_priorities_run_high_normal_low_on_python_worker(
         server: Gearmand, tmp_path: Path) -> None:
-    log = tmp_path / "order"
-    prefix = f"pyq{uuid.uuid4().hex[:8]}"
-    for mode, line in [("bg_low", "low"), ("bg", "normal"), ("bg_high", "high")]:
-        run = run_peer_client("perl", server, mode, f"{prefix}.record", f"{log}\n{line}".encode())
-        assert run.value("handle"), run
-    with PyWorker(server, ["record"], prefix=prefix):
-        wait_until(lambda: log.exists() and log.read_bytes().count(b"\n") == 3, what="3 records")
-    assert log.read_bytes() == b"high\nnormal\nlow\n"
+    def submit(priority: str, function: str, workload: bytes) -> None:
+        peer_background("perl", server, function, workload, priority)
+
+    check_queued_priorities(server, tmp_path, "pyq", submit,
+                            lambda prefix: PyWorker(server, ["record"], prefix=prefix))
 
 
 def test_perl_client_background_job_on_python_worker(server: Gearmand, tmp_path: Path) -> None:
     target = tmp_path / "out"
-    run = run_peer_client("perl", server, "bg", "py.bg_write", os.fsencode(target) + b"\n" + ALL_BYTES)
-    assert f"{server.servers}//H:" in run.value("handle"), run
+    peer_background("perl", server, "py.bg_write", os.fsencode(target) + b"\n" + ALL_BYTES)
     assert wait_for_file(target) == ALL_BYTES
 
 
 def test_perl_client_get_status_of_python_worker_progress(server: Gearmand, tmp_path: Path) -> None:
-    go = tmp_path / "go"
-    handle = run_peer_client("perl", server, "bg", "py.progress", os.fsencode(go)).value("handle")
-
-    def status() -> Tuple[Any, ...]:
-        return run_peer_client("perl", server, "status", handle).events[0]
-
-    try:
-        wait_until(lambda: status() == ("jobstatus", 1, 1, 1, 4), what="status 1/4")
-    finally:
-        go.touch()
-    wait_until(lambda: status()[1] == 0, what="the job to finish")
+    check_peer_client_job_status("perl", server, tmp_path)
 
 
 def test_perl_client_unique_reaches_python_worker(server: Gearmand) -> None:
