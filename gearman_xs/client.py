@@ -32,6 +32,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, NoReturn, Optional, Tu
 
 from . import _args
 from ._libgearman import ffi, lib
+from .admin import Admin, AdminError, parse_servers
 from .errors import ClosedError, ConcurrentUseError, GearmanError, error_for, error_text
 from .task import BACKGROUND, HIGH, LOW, NORMAL, STATUS, Task
 
@@ -82,6 +83,40 @@ class JobStatus(NamedTuple):
 
 _tls = threading.local()
 
+# _Progress.step() outcomes
+_QUIET, _TIMED_OUT, _CHECK = 0, 1, 2
+
+
+class _Progress:
+    """The clock of one wait: the user's timeout counts time without a new event, and the idle
+    checks of foreground jobs come after IDLE_CHECK_FIRST s without one, then at doubling
+    intervals up to IDLE_CHECK_MAX s."""
+
+    __slots__ = ("events", "interval", "last", "next_check")
+
+    def __init__(self, events: int) -> None:
+        self.events = events
+        self.last = time.monotonic()
+        self.interval = IDLE_CHECK_FIRST
+        self.next_check = self.last + self.interval
+
+    def step(self, events: int, timeout: int) -> int:
+        """After a slice: _TIMED_OUT when ``timeout`` ms passed without an event, _CHECK when an
+        idle check is due (the next one is scheduled), else _QUIET."""
+        now = time.monotonic()
+        if events != self.events:
+            self.events, self.last = events, now
+            self.interval = IDLE_CHECK_FIRST
+            self.next_check = now + self.interval
+            return _QUIET
+        if timeout > 0 and (now - self.last) * 1000 >= timeout:
+            return _TIMED_OUT
+        if now >= self.next_check:
+            self.interval = min(self.interval * 2, IDLE_CHECK_MAX)
+            self.next_check = now + self.interval
+            return _CHECK
+        return _QUIET
+
 
 class Client:
     """A Gearman client (``Gearman::XS::Client``). Not thread-safe: one Client per thread (a second
@@ -106,6 +141,7 @@ class Client:
         self._pending_exc: Optional[BaseException] = None
         self._skip: Optional[Tuple[Task, str]] = None
         self._in_run = False
+        self._nb_progress: Optional[_Progress] = None  # the clock across non-blocking run_tasks()
         self._resubmits = 0
         self._error: Optional[str] = None
         self._ret = ffi.new("gearman_return_t *")
@@ -610,10 +646,7 @@ class Client:
         """The slow path of do*(): loops run_tasks() slices until the task is done. Returns True
         when the submission must be repeated on a fresh C client (never acknowledged)."""
         self._lost_message = None
-        last_events = acc.events
-        last = time.monotonic()
-        interval = IDLE_CHECK_FIRST
-        next_check = last + interval
+        progress = _Progress(acc.events)
         while True:
             if acc.done:
                 if rc == _TIMEOUT:
@@ -636,15 +669,11 @@ class Client:
             elif rc not in (_TIMEOUT, _PAUSE):
                 acc.done, acc.rc = 1, rc
                 continue
-            now = time.monotonic()
-            if acc.events != last_events:
-                last_events, last = acc.events, now
-                interval = IDLE_CHECK_FIRST
-                next_check = now + interval
-            elif self._timeout > 0 and (now - last) * 1000 >= self._timeout:
+            outcome = progress.step(acc.events, self._timeout)
+            if outcome == _TIMED_OUT:
                 self._dirty = True
                 self._raise(_TIMEOUT, message=f"no progress within {self._timeout} ms")
-            elif not background and now >= next_check:
+            elif outcome == _CHECK and not background:
                 handle = _args.c_string(lib.gearman_task_job_handle(task))
                 if handle is not None and self._known_anywhere(handle.encode()) is False:
                     rc = lib.gearman_client_run_tasks(c)  # drain what may already have arrived
@@ -653,8 +682,6 @@ class Client:
                         self._lost_message = _LOST_JOB
                         self._dirty = True
                     continue
-                interval = min(interval * 2, IDLE_CHECK_MAX)
-                next_check = now + interval
             rc = lib.gearman_client_run_tasks(c)
 
     # -- throw-away clients: status, echo ----------------------------------------------------------
@@ -674,86 +701,121 @@ class Client:
     def _known_anywhere(self, handle: bytes) -> Optional[bool]:
         """True if some server knows the job, False if every server that answered does not (and
         at least one answered), None if none answered."""
-        answered = False
-        for spec in self._server_specs or [b"localhost:4730"]:
-            c = self._probe_client([spec])
-            try:
-                lib.gearman_client_set_timeout(c, PROBE_TIMEOUT_MS)
-                known = ffi.new("bool *")
-                running = ffi.new("bool *")
-                num = ffi.new("uint32_t *")
-                den = ffi.new("uint32_t *")
-                rc = lib.gearman_client_job_status(c, handle, known, running, num, den)
-                if rc == SUCCESS:
-                    answered = True
-                    if known[0]:
-                        return True
-            finally:
-                lib.gearman_client_free(c)
-        return False if answered else None
+        status, _, _ = self._job_status_each(handle, PROBE_TIMEOUT_MS)
+        return None if status is None else status.is_known
+
+    def _probe_rc(self, call: Callable[[], int], limit_ms: int) -> int:
+        """Repeats a blocking probe call in slices (interruptible) while it times out, for up to
+        ``limit_ms`` (-1: forever); returns its last return code."""
+        start = time.monotonic()
+        while True:
+            rc = int(call())
+            if rc != _TIMEOUT or (limit_ms > 0 and (time.monotonic() - start) * 1000 >= limit_ms):
+                return rc
 
     def _probe_loop(self, call: Callable[[], int], c: Any) -> None:
         """Repeats a blocking probe call in slices until it answers, honouring the timeout."""
-        start = time.monotonic()
-        while True:
-            rc = call()
-            if rc == SUCCESS:
-                return
-            if rc != _TIMEOUT:
-                self._raise(rc, c)
-            if self._timeout > 0 and (time.monotonic() - start) * 1000 >= self._timeout:
-                self._raise(rc, c)
+        rc = self._probe_rc(call, self._timeout)
+        if rc != SUCCESS:
+            self._raise(rc, c)
+
+    def _status_each(
+        self, ask: Callable[[Any], Tuple[int, Optional[JobStatus]]], limit_ms: int
+    ) -> Tuple[Optional[JobStatus], int, Optional[str]]:
+        """Asks each server in turn, the preferred one (the last added) first, on a throw-away
+        client of its own: a job lives on the one server it was submitted to, and a client with
+        every server asks only the preferred one. ``ask(c)`` returns (rc, status). Returns the
+        status of the first server that knows the job, else the unknown status of one that
+        answered, else None with the last error code and text."""
+        answer: Optional[JobStatus] = None
+        rc: int = lib.GEARMAN_NO_SERVERS
+        text: Optional[str] = "no servers added"
+        for spec in self._server_specs[::-1]:
+            rc, status, text = self._ask_one(spec, ask, limit_ms)
+            if status is not None:
+                if status.is_known:
+                    return status, rc, None
+                answer = status
+        return answer, rc, text
+
+    def _ask_one(
+        self, spec: bytes, ask: Callable[[Any], Tuple[int, Optional[JobStatus]]], limit_ms: int
+    ) -> Tuple[int, Optional[JobStatus], Optional[str]]:
+        """(rc, status or None, error text or None) of ``ask`` on a throw-away client of ``spec``."""
+        c = self._probe_client([spec])
+        try:
+            found: List[JobStatus] = []
+
+            def call() -> int:
+                r, status = ask(c)
+                if status is not None:
+                    found[:] = [status]
+                return r
+
+            rc = self._probe_rc(call, limit_ms)
+            if rc != SUCCESS:
+                return rc, None, error_text(c)
+            return rc, found[0], None
+        finally:
+            lib.gearman_client_free(c)
+
+    def _job_status_each(
+        self, handle: bytes, limit_ms: int
+    ) -> Tuple[Optional[JobStatus], int, Optional[str]]:
+        def ask(c: Any) -> Tuple[int, Optional[JobStatus]]:
+            known, running = ffi.new("bool *"), ffi.new("bool *")
+            num, den = ffi.new("uint32_t *"), ffi.new("uint32_t *")
+            rc = lib.gearman_client_job_status(c, handle, known, running, num, den)
+            if rc != SUCCESS:
+                return rc, None
+            return rc, JobStatus(bool(known[0]), bool(running[0]), int(num[0]), int(den[0]))
+
+        return self._status_each(ask, limit_ms)
 
     def job_status(self, job_handle: Union[str, bytes]) -> JobStatus:
-        """``(is_known, is_running, numerator, denominator)`` of a job, asked of the servers the
-        way libgearman does (the preferred server). Raises for a missing or malformed handle."""
+        """``(is_known, is_running, numerator, denominator)`` of a job. With several servers each
+        is asked in turn (the preferred one first) until one knows the job; gearmand's handles
+        ("H:host:N") do not say which server made them, so two servers on the same host can both
+        know a handle: the first one asked answers. Raises for a missing or malformed handle, and
+        when no server could answer."""
         if job_handle is None:
             raise TypeError("job_status() needs a job handle")
         handle = _args.job_handle(job_handle)
         self._enter("job_status")
         try:
             self._need_servers()
-            c = self._probe_client()
-            try:
-                known = ffi.new("bool *")
-                running = ffi.new("bool *")
-                num = ffi.new("uint32_t *")
-                den = ffi.new("uint32_t *")
-                self._probe_loop(
-                    lambda: lib.gearman_client_job_status(c, handle, known, running, num, den), c
-                )
-                return JobStatus(bool(known[0]), bool(running[0]), int(num[0]), int(den[0]))
-            finally:
-                lib.gearman_client_free(c)
+            status, rc, text = self._job_status_each(handle, self._timeout)
+            if status is None:
+                self._raise(rc, message=text)
+            return status
         finally:
             self._lock.release()
 
     def job_status_by_unique(self, unique: Union[str, bytes]) -> JobStatus:
-        """The status of a job by its unique id (GET_STATUS_UNIQUE). Done on a throw-away
-        connection: on a client used for jobs, libgearman 1.1.20 hangs the next do() after it."""
+        """The status of a job by its unique id (GET_STATUS_UNIQUE), asked of each server in turn
+        like job_status(). Done on throw-away connections: on a client used for jobs, libgearman
+        1.1.20 hangs the next do() after it."""
         u = _args.name(unique, "unique", _args.MAX_UNIQUE)
         self._enter("job_status_by_unique")
         try:
             self._need_servers()
-            c = self._probe_client()
-            try:
-                result: List[Any] = []
 
-                def call() -> int:
-                    st = lib.gearman_client_unique_status(c, u, len(u))
-                    result[:] = [st]
-                    return int(lib.gearman_status_return(st))
-
-                self._probe_loop(call, c)
-                st = result[0]
-                return JobStatus(
+            def ask(c: Any) -> Tuple[int, Optional[JobStatus]]:
+                st = lib.gearman_client_unique_status(c, u, len(u))
+                rc = int(lib.gearman_status_return(st))
+                if rc != SUCCESS:
+                    return rc, None
+                return rc, JobStatus(
                     bool(lib.gearman_status_is_known(st)),
                     bool(lib.gearman_status_is_running(st)),
                     int(lib.gearman_status_numerator(st)),
                     int(lib.gearman_status_denominator(st)),
                 )
-            finally:
-                lib.gearman_client_free(c)
+
+            status, rc, text = self._status_each(ask, self._timeout)
+            if status is None:
+                self._raise(rc, message=text)
+            return status
         finally:
             self._lock.release()
 
@@ -774,17 +836,39 @@ class Client:
             self._lock.release()
 
     def cancel_job(self, job_handle: Union[str, bytes]) -> None:
-        """Asks the server to drop a queued job (libgearman's gearman_client_cancel_job)."""
-        handle = _args.job_handle(job_handle)
+        """Cancels a queued job: gearmand never hands it to a worker (``show jobs`` lists it with
+        ignore_job set until a worker would have taken it; job_status() still says it is known
+        until then). A job a worker already runs is not stopped. Not in Gearman::XS.
+
+        Sent as gearmand's admin command ``cancel job`` to each server in turn (the preferred one
+        first) until one knows the handle, with the Client's timeout (2 s if none). libgearman's
+        own gearman_client_cancel_job() is not used: it sends WORK_FAIL, which gearmand 1.1.20
+        refuses from a client (JOB_NOT_FOUND), and the job still runs. Raises GearmanError
+        (GEARMAN_JOB_NOT_FOUND) when no server knows the handle, GearmanConnectionError when no
+        server could be asked."""
+        handle = _args.job_handle(job_handle).decode("utf-8", "surrogateescape")
         self._enter("cancel_job")
         try:
             self._need_servers()
-            c = self._probe_client()
-            try:
-                buf = ffi.new("char[]", handle)
-                self._probe_loop(lambda: lib.gearman_client_cancel_job(c, buf), c)
-            finally:
-                lib.gearman_client_free(c)
+            seconds = (self._timeout if self._timeout > 0 else PROBE_TIMEOUT_MS) / 1000
+            answered = False
+            unreachable: Optional[GearmanError] = None
+            for spec in self._server_specs[::-1]:
+                ((host, port),) = parse_servers(spec.decode("utf-8", "replace"))
+                try:
+                    with Admin(host, port, seconds) as admin:
+                        admin.cancel_job(handle)
+                    return
+                except AdminError as exc:
+                    if exc.server_code != "UNKNOWN_JOB":
+                        self._error = str(exc)
+                        raise
+                    answered = True
+                except GearmanError as exc:  # could not connect, timeout
+                    unreachable = exc
+            if unreachable is not None and not answered:
+                self._raise(unreachable.code, message=unreachable.message)
+            self._raise(lib.GEARMAN_JOB_NOT_FOUND, message=f"no server knows job {handle}")
         finally:
             self._lock.release()
 
@@ -880,11 +964,16 @@ class Client:
         finally:
             self._lock.release()
 
-    def run_tasks(self) -> None:
-        """Runs every added task to its end, calling the callbacks. Tasks sharing a unique id run
-        in successive rounds. A callback's exception propagates after its event; KeyboardInterrupt
-        or GearmanTimeout leave the unfinished tasks in place: run_tasks() again resumes them
-        without repeating an event already delivered."""
+    def run_tasks(self) -> bool:
+        """Runs every added task to its end, calling the callbacks, and returns True. Tasks sharing
+        a unique id run in successive rounds. A callback's exception propagates after its event;
+        KeyboardInterrupt or GearmanTimeout leave the unfinished tasks in place: run_tasks() again
+        resumes them without repeating an event already delivered.
+
+        With ``GEARMAN_CLIENT_NON_BLOCKING`` (Gearman::XS returns GEARMAN_IO_WAIT until done), it
+        sends, receives and calls back what it can without waiting for the network, and returns
+        False while tasks are unfinished: call wait() (or do something else) and run_tasks() again
+        until it returns True. The timeout then counts from the last event across those calls."""
         self._enter("run_tasks")
         self._in_run = True
         self._resubmits = 0
@@ -892,13 +981,15 @@ class Client:
             while True:
                 if not self._live:
                     if not self._pending:
-                        return
+                        self._nb_progress = None
+                        return True
                     c = self._ready()
                     for task in self._next_round():
                         self._submit(c, task)
                     if not self._live:
                         continue
-                self._drive_live()
+                if not self._drive_live():
+                    return False
         finally:
             self._in_run = False
             self._reap()
@@ -972,12 +1063,17 @@ class Client:
             self._detach(task)
         self._finished = keep
 
-    def _drive_live(self) -> None:
+    def _drive_live(self) -> bool:
+        """Runs the live tasks until none is left (True), or in non-blocking mode until libgearman
+        would wait (False)."""
         c = self._c
-        last_events = self._events
-        last = time.monotonic()
-        interval = IDLE_CHECK_FIRST
-        next_check = last + interval
+        non_blocking = bool(self._options & lib.GEARMAN_CLIENT_NON_BLOCKING)
+        if non_blocking:
+            if self._nb_progress is None:
+                self._nb_progress = _Progress(self._events)
+            progress = self._nb_progress
+        else:
+            progress = _Progress(self._events)
         while self._live:
             rc = lib.gearman_client_run_tasks(c)
             self._reap()
@@ -989,7 +1085,7 @@ class Client:
             if not self._live:
                 if rc == _TIMEOUT:
                     self._dirty = True
-                return
+                return True
             if rc == SUCCESS:
                 for task in list(self._live.values()):
                     r = lib.gearman_task_return(task._c)
@@ -997,8 +1093,11 @@ class Client:
                         self._finish(task, r)
                 self._reap()
                 if not self._live:
-                    return
+                    return True
             elif rc == _IO_WAIT:
+                if non_blocking:
+                    self._watch(progress, c)
+                    return not self._live
                 lib.gearman_client_wait(c)
             elif rc in _CONNECTION_ERRORS:
                 self._dirty = True
@@ -1024,20 +1123,20 @@ class Client:
                             self._resubmits = 0
                             self._raise(rc, message=text)
                         self._mark_down()
-                    return
+                    return True
             elif rc not in (_TIMEOUT, _PAUSE):
                 self._raise(rc, c)
-            now = time.monotonic()
-            if self._events != last_events:
-                last_events, last = self._events, now
-                interval = IDLE_CHECK_FIRST
-                next_check = now + interval
-            elif self._timeout > 0 and (now - last) * 1000 >= self._timeout:
-                self._raise(_TIMEOUT, message=f"no progress within {self._timeout} ms")
-            elif now >= next_check:
-                self._check_idle(c)
-                interval = min(interval * 2, IDLE_CHECK_MAX)
-                next_check = now + interval
+            self._watch(progress, c)
+        return True
+
+    def _watch(self, progress: _Progress, c: Any) -> None:
+        """After a slice without the end: raises GearmanTimeout, or runs a due idle check."""
+        outcome = progress.step(self._events, self._timeout)
+        if outcome == _TIMED_OUT:
+            self._nb_progress = None
+            self._raise(_TIMEOUT, message=f"no progress within {self._timeout} ms")
+        if outcome == _CHECK:
+            self._check_idle(c)
 
     def _check_idle(self, c: Any) -> None:
         lost = []

@@ -168,6 +168,7 @@ class Worker:
         self._log_handle: Any = None
         self._log_verbose = 0
         self._close_pending = False
+        self._fresh_clone = False  # renewed after a non-blocking NO_JOBS: nothing to wait on yet
         lib.gearman_worker_set_timeout(ptr, SLICE_MS)
 
     # -- locking ---------------------------------------------------------------------------------
@@ -555,6 +556,7 @@ class Worker:
             self._c_timeout = ms
 
     def _work(self, ptr: Any, deadline: Optional[float]) -> int:
+        self._fresh_clone = False
         if self._orphans:
             self._release_orphans()
         lost = 0
@@ -712,6 +714,18 @@ class Worker:
                 if deadline is not None:
                     remaining = math.ceil((deadline - time.monotonic()) * 1000)
                     self._set_c_timeout(ptr, max(0, min(SLICE_MS, remaining)))
+                if self._fresh_clone:
+                    # After a non-blocking grab_job()'s NO_JOBS the worker is a fresh clone with no
+                    # connection (see grab_job()): nothing can wake it, so wait one slice and let
+                    # the next grab_job() ask the servers again.
+                    self._fresh_clone = False
+                    wake = time.monotonic() + SLICE_MS / 1000.0
+                    if deadline is not None and deadline < wake:
+                        if self._nap(max(0.0, deadline - time.monotonic())):
+                            return
+                        raise GearmanTimeout(_TIMEOUT, "nothing within the worker's timeout")
+                    self._nap(SLICE_MS / 1000.0)
+                    return
                 rc = lib.gearman_worker_wait(ptr)
                 if rc == _TIMEOUT:
                     self._raise_pending()
@@ -742,6 +756,7 @@ class Worker:
             finally:
                 self._slicing = False
             rc = rc_ptr[0]
+            self._fresh_clone = False
             if rc == _SUCCESS and job_ptr != _NULL:
                 self._dirty = True
                 if self._id_stale:
@@ -750,11 +765,14 @@ class Worker:
                 self._grabbed.add(job)
                 self._raise_pending()
                 return job
-            if self._dirty:
-                # libgearman 1.1.20 left its state machine pointing past the last connection:
-                # the next grab_job()/work() on this gearman_worker_st would crash. Continue on
-                # a fresh clone of it.
+            no_jobs_nb = rc == lib.GEARMAN_NO_JOBS and bool(lib.gearman_worker_options(ptr) & _NON_BLOCKING)
+            if self._dirty or no_jobs_nb:
+                # libgearman 1.1.20 left its state machine pointing past the last connection (after
+                # a job was taken, and after any NO_JOBS in non-blocking mode): the next
+                # grab_job()/work() on this gearman_worker_st would crash. Continue on a fresh
+                # clone of it.
                 self._renew(ptr)
+                self._fresh_clone = no_jobs_nb
             if rc in _CONNECTION_CODES:
                 self._id_stale = True
             self._raise_pending()
@@ -768,6 +786,9 @@ class Worker:
         new = lib.gearman_worker_clone(_NULL, old)
         if new == _NULL:
             raise MemoryError("gearman_worker_clone() failed")
+        missing = int(lib.gearman_worker_options(old)) & ~int(lib.gearman_worker_options(new))
+        if missing:  # gearman_worker_clone() drops NON_BLOCKING (and options() then hides it)
+            lib.gearman_worker_add_options(new, missing)
         lib.gearman_worker_set_timeout(new, self._c_timeout)
         if self._identifier is not None:
             lib.gearman_worker_set_identifier(new, self._identifier, len(self._identifier))
