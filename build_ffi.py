@@ -413,7 +413,7 @@ const char *gearman_job_error(gearman_job_st *job);
 """
 
 # Callbacks from C into Python: one global @ffi.def_extern() implementation each, dispatching
-# through the context pointer (ffi.new_handle). client.py implements the task callbacks,
+# through the context pointer (ffi.new_handle). gearman_xs/_task_callbacks.py implements the task callbacks,
 # worker.py the worker function and the log callbacks.
 CDEF_CALLBACKS = """
 extern "Python" gearman_return_t gxs_task_created(gearman_task_st *task);

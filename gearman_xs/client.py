@@ -8,8 +8,8 @@ How it drives libgearman (see README "Client" for the user-facing rules):
   means it: time without progress. ``gearman_client_do()`` is never used: called again after a
   timeout it submits the job again, while ``run_tasks()`` resumes the same tasks.
 * ``do*()`` collects its result in C (``gxs_add_acc_task`` in build_ffi.py): no Python callback per
-  packet. ``add_task*()`` tasks get the Python callbacks, which dispatch through the task context (an
-  ``ffi.new_handle`` of the ``Task``) at call time.
+  packet. ``add_task*()`` tasks get the Python callbacks (``_task_callbacks.py``), which dispatch
+  through the task context (an ``ffi.new_handle`` of the ``Task``) at call time.
 * Tasks are handed to libgearman only in ``run_tasks()``, in rounds that never hold two tasks with
   the same unique (libgearman never completes the second one). Finished C tasks are freed at once.
 * A C client that saw a connection error (or a silent reconnect: ``run_tasks()`` then waits for the
@@ -32,6 +32,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, NoReturn, Optional, Tu
 
 from . import _args
 from ._libgearman import ffi, lib
+from ._task_callbacks import take_entry_error
 from .admin import Admin, AdminError, parse_servers
 from .errors import ClosedError, ConcurrentUseError, GearmanError, error_for, error_text
 from .task import BACKGROUND, HIGH, LOW, NORMAL, STATUS, Task
@@ -80,8 +81,6 @@ class JobStatus(NamedTuple):
     numerator: int
     denominator: int
 
-
-_tls = threading.local()
 
 # _Progress.step() outcomes
 _QUIET, _TIMED_OUT, _CHECK = 0, 1, 2
@@ -1077,10 +1076,10 @@ class Client:
         while self._live:
             rc = lib.gearman_client_run_tasks(c)
             self._reap()
-            exc = self._pending_exc or getattr(_tls, "exc", None)
+            entry_exc = take_entry_error()
+            exc = self._pending_exc or entry_exc
             if exc is not None:
                 self._pending_exc = None
-                _tls.exc = None
                 raise exc
             if not self._live:
                 if rc == _TIMEOUT:
@@ -1222,58 +1221,3 @@ def _reachable(spec: bytes) -> bool:
             return True
     except OSError:
         return False
-
-
-def _dispatch(kind: str, ct: Any) -> int:
-    ctx = lib.gearman_task_context(ct)
-    if ctx == NULL:
-        return int(SUCCESS)
-    task: Task = ffi.from_handle(ctx)
-    client = task._client_ref
-    if client is None:
-        return int(SUCCESS)
-    result: int = client._on_event(kind, task, ct)
-    return result
-
-
-def _onerror(exc_type: Any, exc: Any, tb: Any) -> int:
-    # Reached only when the exception was raised before our code ran (a signal handler's
-    # KeyboardInterrupt at callback entry): PAUSE makes libgearman deliver the same packet again.
-    if exc is not None:
-        _tls.exc = exc
-    return int(_PAUSE)
-
-
-@ffi.def_extern(onerror=_onerror)  # type: ignore[untyped-decorator]
-def gxs_task_created(ct: Any) -> int:
-    return _dispatch("created", ct)
-
-
-@ffi.def_extern(onerror=_onerror)  # type: ignore[untyped-decorator]
-def gxs_task_data(ct: Any) -> int:
-    return _dispatch("data", ct)
-
-
-@ffi.def_extern(onerror=_onerror)  # type: ignore[untyped-decorator]
-def gxs_task_warning(ct: Any) -> int:
-    return _dispatch("warning", ct)
-
-
-@ffi.def_extern(onerror=_onerror)  # type: ignore[untyped-decorator]
-def gxs_task_status(ct: Any) -> int:
-    return _dispatch("status", ct)
-
-
-@ffi.def_extern(onerror=_onerror)  # type: ignore[untyped-decorator]
-def gxs_task_complete(ct: Any) -> int:
-    return _dispatch("complete", ct)
-
-
-@ffi.def_extern(onerror=_onerror)  # type: ignore[untyped-decorator]
-def gxs_task_exception(ct: Any) -> int:
-    return _dispatch("exception", ct)
-
-
-@ffi.def_extern(onerror=_onerror)  # type: ignore[untyped-decorator]
-def gxs_task_fail(ct: Any) -> int:
-    return _dispatch("fail", ct)

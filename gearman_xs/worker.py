@@ -476,10 +476,7 @@ class Worker:
         finally:
             job._ptr = None
             self._in_call = False
-        if job._finished:
-            ret_ptr[0] = _SUCCESS
-            return _NULL
-        if result is None:
+        if job._finished or result is None:  # already answered, or an empty result
             ret_ptr[0] = _SUCCESS
             return _NULL
         if isinstance(result, str):
