@@ -424,8 +424,9 @@ extern "Python" gearman_return_t gxs_task_complete(gearman_task_st *task);
 extern "Python" gearman_return_t gxs_task_exception(gearman_task_st *task);
 extern "Python" gearman_return_t gxs_task_fail(gearman_task_st *task);
 extern "Python" void gxs_task_context_free(gearman_task_st *task, void *context);
-extern "Python" void *gxs_worker_function(gearman_job_st *job, void *context,
-                                          size_t *result_size, gearman_return_t *ret_ptr);
+extern "Python" void *gxs_worker_function(gearman_job_st *job, void *context, const char *workload,
+                                          size_t workload_size, size_t *result_size,
+                                          gearman_return_t *ret_ptr);
 extern "Python" void gxs_log(const char *line, gearman_verbose_t verbose, void *context);
 """
 
@@ -436,6 +437,7 @@ extern "Python" void gxs_log(const char *line, gearman_verbose_t verbose, void *
 GLUE_SOURCE = """
 #include <libgearman-1.0/gearman.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* gearman_string_t has a const member, so it cannot be returned through cffi's generated code. */
 static size_t gxs_task_exception_text(const gearman_task_st *task, const char **text)
@@ -448,16 +450,32 @@ static size_t gxs_task_exception_text(const gearman_task_st *task, const char **
 /* --- worker glue (gearman_xs/worker.py) ---
    The V1 worker function goes through a trampoline that presets *ret_ptr to GEARMAN_WORK_FAIL, so
    that a Python callback which fails before it can store a code (an exception at entry, e.g. a
-   pending KeyboardInterrupt) fails the job instead of reporting an empty success. Python stores
-   GEARMAN_SUCCESS itself when the job succeeded. */
-static void *gxs_worker_function(gearman_job_st *job, void *context, size_t *result_size,
+   pending KeyboardInterrupt) fails the job instead of reporting an empty success. A non-NULL
+   result (a malloc'd copy, see gxs_dup) means success; for an empty or already-sent result Python
+   returns NULL and stores GEARMAN_SUCCESS itself. The workload pointer and size are passed in, so
+   that Job.workload() needs one cffi call per job instead of four. */
+static void *gxs_worker_function(gearman_job_st *job, void *context, const char *workload,
+                                 size_t workload_size, size_t *result_size,
                                  gearman_return_t *ret_ptr);
 static void *gxs_worker_trampoline(gearman_job_st *job, void *context, size_t *result_size,
                                    gearman_return_t *ret_ptr)
 {
+    void *result;
     *ret_ptr = GEARMAN_WORK_FAIL;
     *result_size = 0;
-    return gxs_worker_function(job, context, result_size, ret_ptr);
+    result = gxs_worker_function(job, context, (const char *)gearman_job_workload(job),
+                                 gearman_job_workload_size(job), result_size, ret_ptr);
+    if (result != NULL)
+        *ret_ptr = GEARMAN_SUCCESS;
+    return result;
+}
+/* A malloc'd copy of a worker function's result (libgearman frees it); NULL if out of memory. */
+static void *gxs_dup(const char *p, size_t n)
+{
+    void *r = malloc(n ? n : 1);
+    if (r != NULL && n)
+        memcpy(r, p, n);
+    return r;
 }
 static gearman_return_t gxs_worker_add_function(gearman_worker_st *worker, const char *function_name,
                                                 uint32_t timeout, void *context)
@@ -475,6 +493,7 @@ size_t gxs_task_exception_text(const gearman_task_st *task, const char **text);
 CDEF_GLUE += """
 gearman_return_t gxs_worker_add_function(gearman_worker_st *worker, const char *function_name,
                                          uint32_t timeout, void *context);
+void *gxs_dup(const char *p, size_t n);
 """
 
 

@@ -35,21 +35,26 @@ class Job:
     """A job being worked on. Not created directly: see ``Worker.add_function()`` and
     ``Worker.grab_job()``."""
 
-    __slots__ = ("__weakref__", "_finished", "_owner", "_ptr", "_worker")
+    __slots__ = ("__weakref__", "_finished", "_owner", "_ptr", "_wl", "_wl_size", "_worker")
 
     _ptr: Any
     _finished: bool
     _worker: Optional[Worker]
     _owner: Any
+    _wl: Any  # the workload (char *, owned by libgearman's job) and its size
+    _wl_size: int
 
     def __init__(self) -> None:
         raise TypeError("Job objects come from Worker.add_function() callbacks or Worker.grab_job()")
 
     @classmethod
-    def _for_call(cls, ptr: Any) -> Job:
-        """A Job for one call of a worker function; the caller sets ``_ptr`` to None afterwards."""
-        job = object.__new__(cls)
+    def _for_call(cls, ptr: Any, workload: Any, workload_size: int) -> Job:
+        """A Job for one call of a worker function; the caller sets ``_ptr`` to None afterwards.
+        (Worker._call builds the same inline, on the per-job hot path.)"""
+        job = _new(cls)
         job._ptr = ptr
+        job._wl = workload
+        job._wl_size = workload_size
         job._finished = False
         job._worker = None
         job._owner = None
@@ -57,9 +62,12 @@ class Job:
 
     @classmethod
     def _grabbed(cls, ptr: Any, worker: Worker, owner: Any) -> Job:
-        """A Job from grab_job(): ``owner`` is the gearman_worker_st that holds it."""
-        job = object.__new__(cls)
+        """A Job from grab_job(): ``owner`` is the gearman_worker_st that holds it. It is a
+        ``_GrabbedJob``: only those need a finalizer (to fail and free an unanswered job)."""
+        job = _new(_GrabbedJob)
         job._ptr = ptr
+        job._wl = ffi.cast("char *", lib.gearman_job_workload(ptr))
+        job._wl_size = int(lib.gearman_job_workload_size(ptr))
         job._finished = False
         job._worker = worker
         job._owner = owner
@@ -81,15 +89,17 @@ class Job:
 
     def workload(self) -> bytes:
         """The job's workload, copied (binary-safe); ``b""`` when empty (Gearman::XS gives undef)."""
-        ptr = self._p()
-        size = lib.gearman_job_workload_size(ptr)
+        if self._ptr is None:
+            raise ClosedError("Job")
+        size = self._wl_size
         if size == 0:
             return b""
-        return ffi.unpack(ffi.cast("char *", lib.gearman_job_workload(ptr)), size)  # type: ignore[no-any-return]
+        return ffi.unpack(self._wl, size)  # type: ignore[no-any-return]
 
     def workload_size(self) -> int:
         """The workload's size in bytes."""
-        return int(lib.gearman_job_workload_size(self._p()))
+        self._p()
+        return self._wl_size
 
     def handle(self) -> str:
         """The job handle, e.g. ``"H:host:12"``."""
@@ -179,6 +189,20 @@ class Job:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def __repr__(self) -> str:
+        if self._ptr is None:
+            return "<gearman_xs.Job closed>"
+        return f"<gearman_xs.Job {self.handle()} {self.function_name()!r}>"
+
+
+_new = object.__new__
+
+
+class _GrabbedJob(Job):
+    """A Job from ``Worker.grab_job()``: dropped without an answer, it is failed and freed."""
+
+    __slots__ = ()
+
     def __del__(self) -> None:
         try:
             worker = self._worker
@@ -186,11 +210,6 @@ class Job:
             return
         if worker is not None and self._ptr is not None:
             worker._release_job(self, explicit=False)
-
-    def __repr__(self) -> str:
-        if self._ptr is None:
-            return "<gearman_xs.Job closed>"
-        return f"<gearman_xs.Job {self.handle()} {self.function_name()!r}>"
 
 
 def _string(pointer: Any) -> str:

@@ -51,6 +51,8 @@ MAX_BACKOFF = 1.0
 _MIN_BACKOFF = 0.05
 
 _NULL = ffi.NULL
+_dup = lib.gxs_dup
+_new_job = object.__new__
 _SUCCESS = lib.GEARMAN_SUCCESS
 _TIMEOUT = lib.GEARMAN_TIMEOUT
 _WORK_FAIL = lib.GEARMAN_WORK_FAIL
@@ -99,9 +101,11 @@ class _LogTarget:
 
 
 @ffi.def_extern(onerror=_entry_error)  # type: ignore[untyped-decorator]
-def gxs_worker_function(job_ptr: Any, context: Any, size_ptr: Any, ret_ptr: Any) -> Any:
+def gxs_worker_function(
+    job_ptr: Any, context: Any, workload: Any, workload_size: int, size_ptr: Any, ret_ptr: Any
+) -> Any:
     rec: _Function = ffi.from_handle(context)
-    return rec.worker._call(rec, job_ptr, size_ptr, ret_ptr)
+    return rec.worker._call(rec, job_ptr, workload, workload_size, size_ptr, ret_ptr)
 
 
 @ffi.def_extern(onerror=_entry_error)  # type: ignore[untyped-decorator]
@@ -464,8 +468,19 @@ class Worker:
 
     # -- the worker function call (inside gearman_worker_work) -------------------------------------
 
-    def _call(self, rec: _Function, job_ptr: Any, size_ptr: Any, ret_ptr: Any) -> Any:
-        job = Job._for_call(job_ptr)
+    def _call(
+        self, rec: _Function, job_ptr: Any, workload: Any, workload_size: int, size_ptr: Any, ret_ptr: Any
+    ) -> Any:
+        """One job (the hot path of every worker): returns a malloc'd copy of the result, which
+        the C trampoline takes as success, or NULL with *ret_ptr set (it was preset to
+        WORK_FAIL)."""
+        job = _new_job(Job)  # Job._for_call(), inline
+        job._ptr = job_ptr
+        job._wl = workload
+        job._wl_size = workload_size
+        job._finished = False
+        job._worker = None
+        job._owner = None
         self._in_call = True
         self._calls += 1
         try:
@@ -477,6 +492,17 @@ class Worker:
             job._ptr = None
             self._in_call = False
         if job._finished or result is None:  # already answered, or an empty result
+            ret_ptr[0] = _SUCCESS
+            return _NULL
+        if type(result) is bytes:  # the usual case: one C call copies it into malloc'd memory
+            size = len(result)
+            if size:
+                buf = _dup(result, size)
+                if buf != _NULL:
+                    size_ptr[0] = size
+                    return buf
+                log.error("gearman_xs: no memory for a %d-byte result: job %s failed", size, _handle(job_ptr))
+                return _NULL
             ret_ptr[0] = _SUCCESS
             return _NULL
         if isinstance(result, str):
@@ -503,8 +529,7 @@ class Worker:
             return _NULL
         ffi.memmove(buf, result, size)
         size_ptr[0] = size
-        ret_ptr[0] = _SUCCESS
-        return buf
+        return buf  # the trampoline stores GEARMAN_SUCCESS
 
     def _function_raised(self, rec: _Function, job: Job, job_ptr: Any, exc: BaseException) -> None:
         """The job fails (the trampoline preset *ret_ptr to WORK_FAIL); never a requeue code."""
