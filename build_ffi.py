@@ -820,6 +820,8 @@ typedef struct gxs_acc {
     int background;                         /* done at JOB_CREATED */
     int done;
     gearman_return_t rc;                    /* final outcome once done */
+    gearman_return_t run_rc;                /* gxs_acc_do(): what its run_tasks() returned */
+    char handle[GEARMAN_JOB_HANDLE_SIZE];   /* gxs_acc_do(): a finished background job's handle */
 } gxs_acc;
 
 static int gxs_acc_append(gxs_acc *a, const void *p, size_t n)
@@ -954,6 +956,35 @@ static gearman_task_st *gxs_add_acc_task(gearman_client_st *c, int kind, gxs_acc
     return t;
 }
 
+/* The fast path of do*() (one cffi call per job): clears *a, adds the task and runs
+   gearman_client_run_tasks() once. If that finished the job (the usual case), the job handle of a
+   background job is copied into a->handle, the task is freed and NULL is returned with a->done
+   set. Otherwise the task is returned (a->run_rc holds run_tasks()'s code) for the slow path in
+   client.py; NULL with a->done unset means the task could not be added (*ret says why). */
+static gearman_task_st *gxs_acc_do(gearman_client_st *c, int kind, gxs_acc *a, const char *fn,
+                                   const char *unique, const char *w, size_t n,
+                                   gearman_return_t *ret)
+{
+    gearman_task_st *t;
+    gxs_acc_release(a);
+    a->events = 0; a->done = 0; a->rc = GEARMAN_SUCCESS; a->handle[0] = 0;
+    t = gxs_add_acc_task(c, kind, a, fn, unique, w, n, ret);
+    if (t == NULL)
+        return NULL;
+    a->run_rc = gearman_client_run_tasks(c);
+    if (a->run_rc != GEARMAN_SUCCESS || !a->done)
+        return t;
+    if (a->background) {
+        const char *h = gearman_task_job_handle(t);
+        if (h != NULL) {
+            strncpy(a->handle, h, sizeof(a->handle) - 1);
+            a->handle[sizeof(a->handle) - 1] = 0;
+        }
+    }
+    gearman_task_free(t);
+    return NULL;
+}
+
 /* A background job to run at a Unix time (SUBMIT_JOB_EPOCH): gearman_execute() with an epoch
    attribute. Waits for JOB_CREATED; returns the task (NULL on error, see gearman_client_error). */
 static gearman_task_st *gxs_execute_epoch(gearman_client_st *c, const char *fn, size_t fn_len,
@@ -971,6 +1002,7 @@ CLIENT_CDEF_GLUE = """
 typedef struct gxs_acc {
     char *buf; size_t size; size_t cap; char *exc; size_t exc_size;
     unsigned long events; int background; int done; gearman_return_t rc;
+    gearman_return_t run_rc; char handle[64];
 } gxs_acc;
 void gxs_acc_release(gxs_acc *a);
 void gxs_client_install_callbacks(gearman_client_st *c);
@@ -983,6 +1015,8 @@ gearman_task_st *gxs_add_acc_task(gearman_client_st *c, int kind, gxs_acc *a, co
 gearman_task_st *gxs_execute_epoch(gearman_client_st *c, const char *fn, size_t fn_len,
                                    const char *unique, size_t unique_len, time_t when,
                                    gearman_job_priority_t priority, const char *w, size_t n);
+gearman_task_st *gxs_acc_do(gearman_client_st *c, int kind, gxs_acc *a, const char *fn,
+                            const char *unique, const char *w, size_t n, gearman_return_t *ret);
 """
 # --- end client glue
 
