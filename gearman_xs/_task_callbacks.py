@@ -1,4 +1,4 @@
-"""The Client's task callbacks: the ``extern "Python"`` ``gxs_task_*`` functions of build_ffi.py.
+"""The Client's task callbacks: the ``extern "Python+C"`` ``gxs_task_*`` functions (csrc/decl/callbacks.h).
 
 ``Client`` installs them on every C client it makes (``gxs_client_install_callbacks``). libgearman
 calls them from inside ``gearman_client_run_tasks()`` with the C task, whose context is an

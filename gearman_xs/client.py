@@ -7,7 +7,7 @@ How it drives libgearman (see README "Client" for the user-facing rules):
   ``poll()`` on EINTR) and the user's ``set_timeout(ms)`` is emulated across slices as libgearman
   means it: time without progress. ``gearman_client_do()`` is never used: called again after a
   timeout it submits the job again, while ``run_tasks()`` resumes the same tasks.
-* ``do*()`` collects its result in C (``gxs_add_acc_task`` in build_ffi.py): no Python callback per
+* ``do*()`` collects its result in C (``gxs_acc_do`` in csrc/client_acc.c): no Python callback per
   packet. ``add_task*()`` tasks get the Python callbacks (``_task_callbacks.py``), which dispatch
   through the task context (an ``ffi.new_handle`` of the ``Task``) at call time.
 * Tasks are handed to libgearman only in ``run_tasks()``, in rounds that never hold two tasks with

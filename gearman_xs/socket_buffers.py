@@ -6,7 +6,7 @@ every connection it opens (hard-coded in its connection setup; there is no API t
 a 256 KiB round trip takes 70-170 ms instead of under a millisecond, 8 MiB moves at about 1 MB/s.
 
 At import, gearman_xs redirects libgearman's own GOT/PLT slot for ``setsockopt`` (found through
-``dl_iterate_phdr`` and the library's dynamic section; see ``build_ffi.py``, socket-buffer glue) to a
+``dl_iterate_phdr`` and the library's dynamic section; see ``csrc/socket_buffers.c``) to a
 small C function that ignores exactly those two calls and forwards every other ``setsockopt`` to libc.
 Nothing else changes: libc, Python's own sockets and every other library keep their ``setsockopt``,
 and the kernel's default buffer sizes and autotuning apply to libgearman's sockets.

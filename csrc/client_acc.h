@@ -1,0 +1,48 @@
+/* The Client's C side (client_acc.c): do*() results collected in C without a Python callback per
+   packet, the task-callback installer and the epoch submit. Used by gearman_xs/client.py. */
+#ifndef GXS_CLIENT_ACC_H
+#define GXS_CLIENT_ACC_H
+
+#include <stddef.h>
+#include <time.h>
+#include <libgearman-1.0/gearman.h>
+
+/* One job's outcome, filled by the gxs_acc_on_* callbacks. The only definition of this struct:
+   decl/client_acc.h lets the C compiler give cffi its layout. */
+typedef struct gxs_acc {
+    char *buf; size_t size; size_t cap;     /* result: WORK_DATA chunks + WORK_COMPLETE, malloc'd */
+    char *exc; size_t exc_size;             /* WORK_EXCEPTION payload, malloc'd */
+    unsigned long events;                   /* packets seen (progress) */
+    int background;                         /* done at JOB_CREATED */
+    int done;
+    gearman_return_t rc;                    /* final outcome once done */
+    gearman_return_t run_rc;                /* gxs_acc_do(): what its run_tasks() returned */
+    char handle[GEARMAN_JOB_HANDLE_SIZE];   /* gxs_acc_do(): a finished background job's handle */
+} gxs_acc;
+
+/* Frees the result and exception buffers (the struct itself belongs to the caller). */
+void gxs_acc_release(gxs_acc *a);
+
+/* Every task the client adds gets the Python callbacks (they dispatch through the task context). */
+void gxs_client_install_callbacks(gearman_client_st *c);
+
+/* kind: 0 high, 1 normal, 2 low; +3 for background. */
+gearman_task_st *gxs_add_task_kind(gearman_client_st *c, int kind, void *context, const char *fn,
+                                   const char *unique, const void *w, size_t n,
+                                   gearman_return_t *ret);
+
+/* Adds a task whose packets are collected into *a by C callbacks (do*() and do_*background()). */
+gearman_task_st *gxs_add_acc_task(gearman_client_st *c, int kind, gxs_acc *a, const char *fn,
+                                  const char *unique, const void *w, size_t n,
+                                  gearman_return_t *ret);
+
+/* The fast path of do*(): see client_acc.c. */
+gearman_task_st *gxs_acc_do(gearman_client_st *c, int kind, gxs_acc *a, const char *fn,
+                            const char *unique, const char *w, size_t n, gearman_return_t *ret);
+
+/* A background job to run at a Unix time (SUBMIT_JOB_EPOCH). */
+gearman_task_st *gxs_execute_epoch(gearman_client_st *c, const char *fn, size_t fn_len,
+                                   const char *unique, size_t unique_len, time_t when,
+                                   gearman_job_priority_t priority, const char *w, size_t n);
+
+#endif
