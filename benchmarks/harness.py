@@ -49,23 +49,34 @@ class Bench:
         dropped = ("GEARMAN_SERVERS", "GEARMAN_XS_SOCKET_BUFFERS")
         env = {k: v for k, v in os.environ.items() if k not in dropped}
         pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(gearman_xs.__file__)))
+        self.venv_env = dict(env)  # for the interpreters of self.pythons: their own gearman_xs
         env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         self.env = env
         self.perl_ok = _perl_available()
+        # impl name -> Python interpreter with its own gearman_xs installed (run.py --compare: "old",
+        # "new"); "gearman_xs" and "gearman_xs-clamped" run this interpreter's gearman_xs.
+        self.pythons: Dict[str, str] = {}
 
-    def _cmd(self, impl: str, role: str, *args: str) -> List[str]:
-        if impl == "c":
-            return [os.path.join(self.bindir, "bench_" + role), self.host, self.port, *args]
+    def python(self, impl: str) -> str:
+        if impl in self.pythons:
+            return self.pythons[impl]
         if impl in ("gearman_xs", "gearman_xs-clamped"):
-            return [sys.executable, os.path.join(HERE, "bench_py.py"), role, self.host, self.port, *args]
-        if impl == "perl":
-            return ["perl", os.path.join(HERE, "peer_perl.pl"), role, f"{self.host}:{self.port}", *args]
+            return sys.executable
         raise ValueError(impl)
 
+    def _cmd(self, impl: str, role: str, *args: str) -> List[str]:
+        if impl in ("c", "c-noclamp"):
+            return [os.path.join(self.bindir, "bench_" + role), self.host, self.port, *args]
+        if impl == "perl":
+            return ["perl", os.path.join(HERE, "peer_perl.pl"), role, f"{self.host}:{self.port}", *args]
+        return [self.python(impl), os.path.join(HERE, "bench_py.py"), role, self.host, self.port, *args]
+
     def _env(self, impl: str, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
-        env = dict(self.env)
+        env = dict(self.venv_env if impl in self.pythons else self.env)
         if impl == "gearman_xs-clamped":
             env["GEARMAN_XS_SOCKET_BUFFERS"] = "libgearman"
+        if impl == "c-noclamp":  # the C programs with kernel socket buffers (see noclamp.c)
+            env["LD_PRELOAD"] = os.path.join(self.bindir, "noclamp.so")
         env.update(extra or {})
         return env
 
@@ -89,9 +100,9 @@ class Bench:
         except subprocess.TimeoutExpired:
             proc.kill()
             out, err = proc.communicate()
-            raise BenchError(f"worker did not finish in {timeout}s: {err[-500:]}") from None
+            raise BenchError(f"{_name(proc)} did not finish in {timeout}s: {err[-500:]}") from None
         if proc.returncode != 0:
-            raise BenchError(f"worker exited {proc.returncode}: {err[-500:]}")
+            raise BenchError(f"{_name(proc)} exited {proc.returncode}: {err[-500:]}")
         return _last_json(out) if out.strip() else {}
 
     def stop_worker(self, proc: subprocess.Popen[str]) -> None:
@@ -121,6 +132,47 @@ class Bench:
         if proc.returncode != 0:
             raise BenchError(f"threads failed: {proc.stderr[-800:]}")
         return _last_json(proc.stdout)
+
+    # -- the user-shaped programs (user_client.c/.py, user_worker.c/.py) --------------------------
+
+    def _user_cmd(self, impl: str, role: str, *args: str) -> List[str]:
+        if impl == "c":
+            return [os.path.join(self.bindir, "user_" + role), self.host, self.port, *args]
+        return [self.python(impl), os.path.join(HERE, f"user_{role}.py"), self.host, self.port, *args]
+
+    def user_workers(self, impl: str, count: int, procs: int = 1,
+                     threads: int = 1) -> List[subprocess.Popen[str]]:
+        """``procs`` user_worker processes of ``threads`` threads each, registered with gearmand
+        (each exits after ``count`` jobs; 0: stop them with stop_worker())."""
+        before = self.queue()[2]
+        cmd = self._user_cmd(impl, "worker", str(count), str(threads))
+        workers = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    env=self._env(impl)) for _ in range(procs)]
+        deadline = time.monotonic() + 60
+        # registered, or (draining a queue) already done with every job
+        while self.queue()[2] < before + procs * threads and all(w.poll() is None for w in workers):
+            if time.monotonic() > deadline:
+                for w in workers:
+                    self.stop_worker(w)
+                raise BenchError(f"{impl} user_worker did not register within 60 s")
+            time.sleep(0.01)
+        return workers
+
+    def user_client(self, impl: str, mode: str, count: int, size: int = 100, threads: int = 1,
+                    duration: float = 0.0, start: float = 0.0) -> subprocess.Popen[str]:
+        """Starts a user_client process (read its result with finish_worker())."""
+        args = [mode, str(count), str(size), str(threads)]
+        if duration > 0:
+            args += [str(duration), repr(start)]
+        return subprocess.Popen(self._user_cmd(impl, "client", *args), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=self._env(impl))
+
+    def user_run(self, impl: str, mode: str, count: int, size: int = 100) -> Dict[str, Any]:
+        """One user_client run to its end; raises on failures."""
+        res = self.finish_worker(self.user_client(impl, mode, count, size), timeout=900)
+        if res.get("failures") or res.get("count") != count:
+            raise BenchError(f"{impl} user client {mode}: {res}")
+        return res
 
     def queue(self) -> Tuple[int, int, int]:
         """(queued, running, available workers) of FUNCTION, from gearmand's status."""
@@ -157,6 +209,11 @@ class Bench:
         return result, wres
 
 
+def _name(proc: subprocess.Popen[str]) -> str:
+    args = proc.args if isinstance(proc.args, list) else [str(proc.args)]
+    return " ".join(os.path.basename(str(a)) for a in args[:2])
+
+
 def _last_json(text: str) -> Dict[str, Any]:
     for line in reversed(text.strip().splitlines()):
         if line.startswith("{"):
@@ -171,15 +228,29 @@ def _perl_available() -> bool:
                           capture_output=True, check=False).returncode == 0
 
 
+# name -> (source, extra gcc arguments, linked with libgearman)
+C_PROGRAMS: Dict[str, Tuple[str, Tuple[str, ...], bool]] = {
+    "bench_client": ("bench_client.c", (), True),
+    "bench_worker": ("bench_worker.c", (), True),
+    "user_client": ("user_client.c", ("-pthread",), True),
+    "user_worker": ("user_worker.c", ("-pthread",), True),
+    "loopback": ("loopback.c", (), False),
+    "noclamp.so": ("noclamp.c", ("-shared", "-fPIC"), False),
+}
+
+
 def compile_c(bindir: str) -> None:
+    """Compiles every program of C_PROGRAMS into ``bindir``."""
     try:
         flags = subprocess.run(["pkg-config", "--cflags", "--libs", "gearmand"], capture_output=True,
                                text=True, check=True).stdout.split()
     except (OSError, subprocess.CalledProcessError):
         flags = ["-lgearman"]
     cc = os.environ.get("CC", "gcc").split()
-    for name in ("bench_client", "bench_worker"):
-        cmd = [*cc, "-O2", "-Wall", "-o", os.path.join(bindir, name), os.path.join(HERE, name + ".c"), *flags]
+    for name, (source, extra, gearman) in C_PROGRAMS.items():
+        libs = [*flags] if gearman else (["-ldl"] if name.endswith(".so") else [])
+        cmd = [*cc, "-O2", "-Wall", *extra, "-o", os.path.join(bindir, name), os.path.join(HERE, source),
+               *libs]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
-            raise BenchError(f"compiling {name}.c failed:\n{' '.join(cmd)}\n{proc.stderr}")
+            raise BenchError(f"compiling {source} failed:\n{' '.join(cmd)}\n{proc.stderr}")

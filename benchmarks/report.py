@@ -82,6 +82,9 @@ def table_rows(results: Dict[str, Any]) -> List[Tuple[str, str, str, str, str, s
                 rows.append((f"W4 {size} client peak RSS - before", "MiB", "",
                              _fmt(r["peak_minus_before_kib"] / 1024, 1), "",
                              f"<= {r['limit_kib'] // 1024}: {_mark(r['met'])}"))
+    if "user" in w and "error" not in w["user"]:
+        for entry in w["user"]["rows"].values():
+            cmp_row(entry, 1 if entry["unit"] == "us" else 0)
     if "threads" in w and "error" not in w["threads"]:
         t = w["threads"]
         rows.append((t["name"], t["unit"], _fmt(t["one_thread"]["median"]) + " (1 thread)",

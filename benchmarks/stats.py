@@ -33,20 +33,38 @@ def alternate(runs: int, impls: Sequence[str], one: Callable[[str], float]) -> D
     return out
 
 
-def compare(name: str, unit: str, values: Dict[str, List[float]], target: float,
-             higher_is_better: bool = True) -> Dict[str, Any]:
-    c = median(values["c"])
-    x = median(values["gearman_xs"])
+def alternate_steps(runs: int, impls: Sequence[str],
+                    steps: Sequence[Callable[[str], Dict[str, float]]]) -> Dict[str, Dict[str, List[float]]]:
+    """Runs every step for every impl ``runs`` times: step by step, the impls back to back, their
+    order alternating from run to run. Returns metric -> impl -> values (a step returns metric ->
+    value)."""
+    out: Dict[str, Dict[str, List[float]]] = {}
+    for i in range(runs):
+        order = list(impls) if i % 2 == 0 else list(reversed(impls))
+        for step in steps:
+            for impl in order:
+                for key, value in step(impl).items():
+                    out.setdefault(key, {x: [] for x in impls})[impl].append(value)
+    return out
+
+
+def compare(name: str, unit: str, values: Dict[str, List[float]], target: Optional[float],
+             higher_is_better: bool = True, base: str = "c", test: str = "gearman_xs") -> Dict[str, Any]:
+    """The ratio test / base of the medians (and paired), against ``target`` (None: not judged)."""
+    c = median(values[base])
+    x = median(values[test])
     ratio = ratio_of(x, c)
-    met = None if ratio is None else (ratio >= target if higher_is_better else ratio <= target)
+    met = None
+    if ratio is not None and target is not None:
+        met = ratio >= target if higher_is_better else ratio <= target
     # Run i of each side ran back to back: the median of the per-run ratios is less sensitive to
     # the load of a shared machine drifting during the run. Shown beside the ratio of the medians,
     # which is what the targets are judged on.
-    pairs = [ratio_of(a, b) for a, b in zip(values["gearman_xs"], values["c"])]
+    pairs = [ratio_of(a, b) for a, b in zip(values[test], values[base])]
     return {
-        "name": name, "unit": unit, "c": summary(values["c"]), "gearman_xs": summary(values["gearman_xs"]),
+        "name": name, "unit": unit, base: summary(values[base]), test: summary(values[test]),
         "ratio": ratio, "paired_ratio": median([r for r in pairs if r is not None]),
-        "target": (">= " if higher_is_better else "<= ") + str(target), "met": met,
+        "target": "" if target is None else (">= " if higher_is_better else "<= ") + str(target), "met": met,
     }
 
 

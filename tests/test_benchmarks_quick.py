@@ -15,7 +15,7 @@ import pytest
 import gearman_xs
 
 RUN = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
-WORKLOADS = ["W1", "W1-client", "W2", "W3", "W4", "W5", "threads", "soak"]
+WORKLOADS = ["W1", "W1-client", "W2", "W3", "W4", "W5", "threads", "soak", "user"]
 
 pytestmark = [
     pytest.mark.skipif(not RUN.exists(), reason="benchmarks/ is not next to the tests"),
@@ -48,4 +48,8 @@ def test_quick_run_writes_every_workload(tmp_path: Path) -> None:
         assert size["MB/s"]["c"] > 0 and size["MB/s"]["gearman_xs"] > 0
         assert size["MB/s"]["gearman_xs-clamped"] > 0
     assert results["workloads"]["W2"]["queue_empty_after"] is True
+    user = results["workloads"]["user"]["rows"]  # the user-shaped pair, C and gearman_xs
+    assert set(user) == {"w1", "w1_cpu", "w1c", "w1c_cpu", "w2_submit", "w2_drain", "w3"}
+    for name, entry in user.items():
+        assert entry["c"]["median"] > 0 and entry["gearman_xs"]["median"] > 0, (name, entry)
     assert "W4 256 KiB round trip" in proc.stdout  # the table
