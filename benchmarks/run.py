@@ -4,6 +4,7 @@
     python benchmarks/run.py            # full run (several minutes), table + benchmarks/results/latest.json
     python benchmarks/run.py --quick    # seconds: the CI smoke run (CI does not judge the numbers)
     python benchmarks/run.py --only W1,W4 --runs 3 --json /tmp/out.json
+    python benchmarks/run.py --compare main~1 [--new REV] [--quick]   # old vs new gearman_xs, new / old
 
 Starts a private gearmand (gearman_xs.testing.Gearmand), compiles the C reference programs
 (benchmarks/bench_client.c, bench_worker.c) with gcc against the same libgearman
@@ -25,6 +26,12 @@ Workloads (see issue 8):
   W5       one worker drains a queue the C client filled (jobs/s)
   threads  gearman_xs: two threads with one Client each against one thread (W1 rate, C worker)
   soak     gearman_xs: do(), tasks and worker jobs, RSS after a warm-up and after the run
+  user     the user-shaped pair (user_client, user_worker in C and Python): W1 own/C worker, W2
+           submit/drain, W3, client CPU per job (see user.py)
+
+--compare REV builds REV's gearman_xs and this checkout's (tracked files, uncommitted changes
+included; --new REV for another revision) into temporary venvs and runs both alternately: see
+compare.py.
 
 The parts: harness.py (processes and the C programs), workloads.py (W1-W5, threads, soak),
 stats.py (medians and ratios), report.py (the tables); this file is the command line.
@@ -44,6 +51,7 @@ import tempfile
 import time
 from typing import Any, Dict, List, Optional
 
+import compare
 from harness import HERE, Bench, BenchError, Gearmand, compile_c, gearman_xs
 from report import markdown, table
 from stats import loadavg
@@ -57,6 +65,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--only", help="comma-separated workloads: " + ",".join(WORKLOADS))
     ap.add_argument("--json", help="where to write the results (default benchmarks/results/latest.json)")
     ap.add_argument("--markdown", metavar="JSON", help="print a results JSON file as a Markdown table")
+    ap.add_argument("--compare", metavar="REV", help="old gearman_xs: a git revision to compare with")
+    ap.add_argument("--new", metavar="REV", help="with --compare: new gearman_xs (default: this checkout)")
     args = ap.parse_args(argv)
     if args.markdown:
         with open(args.markdown) as f:
@@ -70,7 +80,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     unknown = [w for w in selected if w not in RUNNERS]
     if unknown:
         ap.error(f"unknown workload(s): {', '.join(unknown)}")
-    json_path = args.json or os.path.join(HERE, "results", "latest.json")
+    json_path = args.json or os.path.join(HERE, "results", "compare.json" if args.compare else "latest.json")
+    if args.compare:
+        return _compare(args.compare, args.new, params, json_path, args.quick)
 
     started = time.monotonic()
     results: Dict[str, Any] = {
@@ -110,6 +122,30 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f"\n{results['seconds']} s, load {results['machine']['loadavg_start']} -> "
           f"{results['machine']['loadavg_end']}; JSON: {json_path}")
     return 1 if any("error" in e for e in results["workloads"].values()) else 0
+
+
+def _compare(old: str, new: Optional[str], params: Dict[str, Any], json_path: str, quick: bool) -> int:
+    started = time.monotonic()
+    results: Dict[str, Any] = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "quick": quick, "params": params, "machine": {"cpus": os.cpu_count(), "loadavg_start": loadavg()},
+    }
+    bindir = tempfile.mkdtemp(prefix="gearman_xs-bench-")
+    try:
+        compile_c(bindir)
+        with Gearmand(verbose="ERROR") as server:
+            results.update(compare.main(Bench(server, bindir), old, new, params))
+    finally:
+        shutil.rmtree(bindir, ignore_errors=True)
+    results["machine"]["loadavg_end"] = loadavg()
+    results["seconds"] = round(time.monotonic() - started, 1)
+    os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
+    with open(json_path, "w") as f:
+        json.dump(results, f, indent=2)
+    print(compare.table(results["rows"], results["labels"]))
+    print(f"\n{results['seconds']} s, load {results['machine']['loadavg_start']} -> "
+          f"{results['machine']['loadavg_end']}; JSON: {json_path}")
+    return 0
 
 
 if __name__ == "__main__":
