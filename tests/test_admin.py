@@ -6,8 +6,9 @@ import time
 from typing import Iterator
 
 import pytest
-from admin_helpers import (
-    RawWorker,
+from support.polling import wait_until
+from support.protocol import RawWorker
+from support.tools import (
     gearadmin,
     gearadmin_out,
     needs_gearadmin,
@@ -16,7 +17,6 @@ from admin_helpers import (
     status_text,
     stop_process_group,
     submit_background,
-    wait_for,
 )
 
 from gearman_xs import GEARMAN_SERVER_ERROR, GearmanConnectionError, GearmanError
@@ -45,7 +45,7 @@ def admin(gearmand: Gearmand) -> Iterator[Admin]:
 def settle(admin: Admin) -> None:
     """Waits until this admin connection is the only connection without functions: the
     Gearmand fixture's startup probe may still be closing on the server side."""
-    wait_for(lambda: len([w for w in admin.workers() if not w.functions]) == 1, what="probe closed")
+    wait_until(lambda: len([w for w in admin.workers() if not w.functions]) == 1, what="probe closed")
 
 
 def test_empty_server_matches_gearadmin(gearmand: Gearmand, admin: Admin) -> None:
@@ -92,10 +92,11 @@ def test_unique_id_dot_does_not_end_the_list(gearmand: Gearmand, admin: Admin) -
 def test_busy_worker_matches_gearadmin(gearmand: Gearmand, admin: Admin) -> None:
     worker = start_cli_worker(gearmand, "busy", "sleep", "5")
     try:
-        wait_for(lambda: any(s.function == "busy" and s.workers == 1 for s in admin.status()), what="worker")
+        wait_until(lambda: any(s.function == "busy" and s.workers == 1 for s in admin.status()),
+                   what="worker")
         assert submit_background(gearmand, "busy", "zzz").returncode == 0
         assert submit_background(gearmand, "busy", "second").returncode == 0
-        wait_for(lambda: admin.status() == [FunctionStatus("busy", 2, 1, 1)], what="running job")
+        wait_until(lambda: admin.status() == [FunctionStatus("busy", 2, 1, 1)], what="running job")
         assert status_text(admin.status()) == gearadmin_out(gearmand, "--status")
         assert status_text(admin.priority_status()) == gearadmin_out(gearmand, "--priority-status")
         jobs = admin.show_jobs()
@@ -109,7 +110,7 @@ def test_busy_worker_matches_gearadmin(gearmand: Gearmand, admin: Admin) -> None
     finally:
         stop_process_group(worker)
     # the job the dead worker was running goes back to the queue
-    wait_for(lambda: admin.status() == [FunctionStatus("busy", 2, 0, 0)], what="requeue")
+    wait_until(lambda: admin.status() == [FunctionStatus("busy", 2, 0, 0)], what="requeue")
 
 
 def test_workers_with_ids_match_gearadmin(gearmand: Gearmand, admin: Admin) -> None:
@@ -138,7 +139,7 @@ def test_workers_with_ids_match_gearadmin(gearmand: Gearmand, admin: Admin) -> N
     finally:
         for w in (alpha, beta, anonymous):
             w.close()
-    wait_for(lambda: all(not w.functions for w in admin.workers()), what="workers gone")
+    wait_until(lambda: all(not w.functions for w in admin.workers()), what="workers gone")
 
 
 @needs_gearman
@@ -235,7 +236,7 @@ def test_create_and_drop_function(gearmand: Gearmand, admin: Admin) -> None:
         assert "still connected workers" in busy.value.message
     finally:
         worker.close()
-    wait_for(lambda: admin.status() == [FunctionStatus("made", 0, 0, 0)], what="worker gone")
+    wait_until(lambda: admin.status() == [FunctionStatus("made", 0, 0, 0)], what="worker gone")
     admin.drop_function("made")
     assert admin.status() == []
     with pytest.raises(AdminError) as info:

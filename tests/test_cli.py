@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import pytest
-from admin_helpers import (
+from support.protocol import RawWorker
+from support.tools import (
     ENV,
-    RawWorker,
     gearadmin,
     gearadmin_out,
     needs_gearadmin,

@@ -11,7 +11,8 @@ import time
 from typing import Iterator, List, Optional
 
 import pytest
-from admin_helpers import ENV, GEARMAN, needs_gearman, start_cli_worker, stop_process_group, wait_for
+from support.polling import wait_until
+from support.tools import ENV, GEARMAN, needs_gearman, start_cli_worker, stop_process_group
 
 from gearman_xs import cli
 from gearman_xs.admin import Admin
@@ -43,7 +44,7 @@ class CliWorker:
             start_new_session=True, env=ENV,
         )
         with Admin(server.host, server.port) as admin:
-            wait_for(lambda: self.process.poll() is not None
+            wait_until(lambda: self.process.poll() is not None
                      or any(function in w.functions for w in admin.workers()), what="worker registration")
         assert self.process.poll() is None, self.process.communicate()
 
@@ -109,7 +110,7 @@ def test_submit_foreground_and_stdin(gearmand: Gearmand) -> None:
     worker = start_cli_worker(gearmand, "rev", "rev")
     try:
         with Admin(gearmand.host, gearmand.port) as admin:
-            wait_for(lambda: any("rev" in w.functions for w in admin.workers()), what="worker")
+            wait_until(lambda: any("rev" in w.functions for w in admin.workers()), what="worker")
         result = gxs(gearmand, "submit", "rev", "abc def")
         assert (result.returncode, result.stdout, result.stderr) == (0, b"fed cba", b"")
         piped = gxs(gearmand, "submit", "rev", input=b"from stdin")

@@ -1,13 +1,13 @@
-"""Client against a real gearmand and the worker process of tests/workers_client.py."""
+"""Client against a real gearmand. Fixtures ``server`` and ``client`` (conftest.py): the worker processes of
+tests/support/worker_process.py serve ``support.functions.CLIENT_FUNCTIONS`` as ``P + name``."""
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Iterator
 
 import pytest
-from client_helpers import client_worker
+from support.workers import worker_processes
 
 import gearman_xs
 from gearman_xs import (
@@ -22,21 +22,7 @@ from gearman_xs import (
 )
 from gearman_xs.testing import Gearmand, free_port
 
-P = "cx_"
-
-
-@pytest.fixture(scope="module")
-def server(shared_gearmand: Gearmand) -> Iterator[Gearmand]:
-    with client_worker(shared_gearmand, P, count=2):
-        yield shared_gearmand
-
-
-@pytest.fixture
-def client(server: Gearmand) -> Iterator[Client]:
-    with Client() as c:
-        c.add_servers(server.servers)
-        c.set_timeout(10000)  # a hang fails the test instead of blocking the run
-        yield c
+P = "cx_"  # the prefix of the worker processes' functions (conftest.py `server`)
 
 
 # -- do* ------------------------------------------------------------------------------------------
@@ -332,7 +318,7 @@ def test_separate_clients_run_in_parallel(gearmand: Gearmand) -> None:
             c.add_servers(gearmand.servers)
             results.append(c.do(P + "sleep", "1.0"))
 
-    with client_worker(gearmand, P, count=2):
+    with worker_processes(gearmand, P, count=2):
         threads = [threading.Thread(target=run) for _ in range(2)]
         start = time.monotonic()
         for t in threads:
@@ -363,7 +349,7 @@ def test_cancel_job_unknown_handle(client: Client) -> None:
 
 
 def test_jobs_keep_flowing_when_a_server_dies_between_jobs(server: Gearmand) -> None:
-    with Gearmand() as other, client_worker(other, P):
+    with Gearmand() as other, worker_processes(other, P):
         for order in ((server, other), (other, server)):
             with Client() as c:
                 c.add_servers(",".join(s.servers for s in order))
@@ -413,7 +399,7 @@ def test_all_servers_down_raises() -> None:
 
 
 def test_do_background_at_runs_the_job_at_that_time(gearmand: Gearmand) -> None:
-    with client_worker(gearmand, P), Client() as c:
+    with worker_processes(gearmand, P), Client() as c:
         c.add_servers(gearmand.servers)
         when = int(time.time()) + 2
         handle = c.do_background_at(when, P + "sleep", "0")

@@ -10,17 +10,13 @@ import time
 from typing import Iterator, List
 
 import pytest
-from worker_helpers import WorkerThread
+from support.functions import sleepy
+from support.workers import WorkerThread
 
 import gearman_xs
-from gearman_xs import Client, GearmanConnectionError, GearmanError, GearmanTimeout, Job, Task, Worker
+from gearman_xs import Client, GearmanConnectionError, GearmanError, GearmanTimeout, Task, Worker
 from gearman_xs.admin import Admin
 from gearman_xs.testing import Gearmand, free_port
-
-
-def sleepy(job: Job) -> bytes:
-    time.sleep(float(job.workload()))
-    return b"slept " + job.workload()
 
 
 @pytest.fixture

@@ -5,98 +5,38 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 import time
 from typing import Any, Iterator, List, Optional, Tuple
 
 import pytest
-from worker_helpers import WorkerThread
+from support.functions import Functions
+from support.polling import wait_until
+from support.workers import WorkerThread
 
 import gearman_xs
-from gearman_xs import Client, ClosedError, Job, Task, Worker, WorkException, WorkFail
+from gearman_xs import Client, ClosedError, Task, Worker, WorkException, WorkFail
 from gearman_xs.testing import Gearmand
 
 P = "cw_"
 UUID_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-EVENT_WAIT = 10.0  # a worker function never blocks a test run longer than this
-
-
-class Functions:
-    """The worker functions, with what they saw, shared by the module's worker threads."""
-
-    def __init__(self) -> None:
-        self.seen: List[Tuple[str, bytes, str]] = []  # (function, workload, unique)
-        self.kept: List[Job] = []
-        self.release = threading.Event()
-        self.lock = threading.Lock()
-
-    def add_to(self, worker: Worker) -> None:
-        for name in ("echo", "reverse", "unique", "chunks", "fail", "exc", "progress", "keep"):
-            worker.add_function(P + name, 0, getattr(self, name))
-        worker.add_function(P + "raise", 0, self.raise_)
-
-    def _note(self, job: Job) -> bytes:
-        data = job.workload()
-        with self.lock:
-            self.seen.append((job.function_name(), data, job.unique()))
-        return data
-
-    def echo(self, job: Job) -> bytes:
-        return self._note(job)
-
-    def reverse(self, job: Job) -> bytes:
-        return self._note(job)[::-1]
-
-    def unique(self, job: Job) -> str:
-        self._note(job)
-        return job.unique()
-
-    def chunks(self, job: Job) -> str:
-        job.send_data(b"A")
-        job.send_status(1, 2)
-        job.send_warning("W")
-        job.send_data(bytearray(b"B"))
-        return "C"
-
-    def fail(self, job: Job) -> bytes:
-        job.send_data(b"partial")
-        job.send_fail()
-        return b"not sent"
-
-    def exc(self, job: Job) -> None:
-        job.send_exception(b"custom: " + job.workload())
-
-    def raise_(self, job: Job) -> bytes:
-        raise ValueError("bad input " + job.workload().decode())
-
-    def progress(self, job: Job) -> bytes:
-        job.send_status(1, 3)
-        self.release.wait(EVENT_WAIT)
-        job.send_status(2, 3)
-        return b"done"
-
-    def keep(self, job: Job) -> bytes:
-        with self.lock:
-            self.kept.append(job)
-        return b"kept"
 
 
 def start_worker(server: Gearmand, functions: Functions, send_exceptions: bool = False) -> WorkerThread:
     worker = Worker(send_exceptions=send_exceptions)
     worker.add_servers(server.servers)
-    functions.add_to(worker)
+    functions.add_to(worker, P)
     return WorkerThread(worker)
 
 
 @pytest.fixture(scope="module")
-def served(shared_gearmand: Gearmand) -> Iterator[Tuple[Gearmand, Functions]]:
+def served(shared_gearmand: Gearmand) -> Iterator[Functions]:
     """Two gearman_xs.Worker threads (two, so that a blocked `progress` job leaves one free)."""
     functions = Functions()
     threads = [start_worker(shared_gearmand, functions) for _ in range(2)]
     for t in threads:
         t.__enter__()
     try:
-        yield shared_gearmand, functions
+        yield functions
     finally:
         functions.release.set()
         for t in threads:
@@ -104,26 +44,17 @@ def served(shared_gearmand: Gearmand) -> Iterator[Tuple[Gearmand, Functions]]:
             t.worker.close()
 
 
-@pytest.fixture
-def client(served: Tuple[Gearmand, Functions]) -> Iterator[Client]:
-    with Client() as c:
-        c.add_servers(served[0].servers)
-        c.set_timeout(10000)  # a hang fails the test instead of blocking the run
-        yield c
+@pytest.fixture(scope="module")
+def server(shared_gearmand: Gearmand, served: Functions) -> Gearmand:
+    """The shared gearmand, served by the worker threads (conftest.py's ``client`` connects to it)."""
+    return shared_gearmand
 
 
 @pytest.fixture
-def functions(served: Tuple[Gearmand, Functions]) -> Functions:
-    served[1].seen.clear()
-    served[1].release.clear()
-    return served[1]
-
-
-def wait_until(predicate: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.02)
+def functions(served: Functions) -> Functions:
+    served.seen.clear()
+    served.release.clear()
+    return served
 
 
 # -- foreground ------------------------------------------------------------------------------------
@@ -229,18 +160,18 @@ def test_raising_function_with_send_exceptions(gearmand: Gearmand) -> None:
 def test_background_and_job_status_from_the_worker(client: Client, functions: Functions) -> None:
     handle = client.do_background(P + "progress", "bg")
     assert handle.startswith("H:")
-    wait_until(lambda: client.job_status(handle)[:2] == (True, True))
+    wait_until(lambda: client.job_status(handle)[:2] == (True, True), 5.0)
     assert client.job_status(handle) == (True, True, 1, 3)
     status_task = client.add_task_status(handle)
     client.run_tasks()
     assert (status_task.is_known(), status_task.is_running()) == (True, True)
     assert (status_task.numerator(), status_task.denominator()) == (1, 3)
     functions.release.set()
-    wait_until(lambda: not client.job_status(handle).is_known)
+    wait_until(lambda: not client.job_status(handle).is_known, 5.0)
     assert client.job_status(handle) == (False, False, 0, 0)
     assert isinstance(client.do_high_background(P + "echo", "h"), str)
     assert isinstance(client.do_low_background(P + "echo", "l", "bg-low-unique"), str)
-    wait_until(lambda: len(functions.seen) == 2)
+    wait_until(lambda: len(functions.seen) == 2, 5.0)
     assert sorted(s[1] for s in functions.seen) == [b"h", b"l"]
     assert ("cw_echo", b"l", "bg-low-unique") in functions.seen
 

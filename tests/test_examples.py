@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import pytest
+from support.polling import function_status, poll
 
 from gearman_xs import Job, Worker
 from gearman_xs.testing import Gearmand, free_port
@@ -151,18 +152,18 @@ class Examples:
         timeout: float = 15,
     ) -> None:
         """Waits until gearmand's ``status`` line for ``function`` meets ``condition``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def met() -> bool:
             for proc in procs:
                 if proc.poll() is not None:
                     out, err = proc.communicate()
                     pytest.fail(f"{proc.args!r} exited with {proc.returncode}: {out!r} {err!r}")
-            for line in self.server.admin("status").splitlines():
-                fields = line.split("\t")
-                if fields[0] == function and condition(*(int(x) for x in fields[1:4])):
-                    return
-            time.sleep(0.02)
-        pytest.fail(f"gearmand status for {function} never met the condition: {self.server.admin('status')}")
+            row = function_status(self.server).get(function)
+            return row is not None and condition(*row)
+
+        if not poll(met, timeout, interval=0.02):
+            status = self.server.admin("status")
+            pytest.fail(f"gearmand status for {function} never met the condition: {status}")
 
     def finish(self, proc: subprocess.Popen[bytes], timeout: float = 15) -> Result:
         """Waits for a process that ends by itself."""

@@ -4,7 +4,7 @@ The CLI workers run tests/peers/cli_job.sh, one ``gearman -w`` process per funct
 
 The CLI worker cannot see the unique or the handle and cannot send WORK_STATUS, WORK_WARNING or
 WORK_EXCEPTION, so those cases exist only in the CLI-client direction. Where the CLI itself hangs or
-reports oddly, the test pins that behaviour and says so (README, "Interoperability").
+reports oddly, the test pins that behaviour and says so (docs/interop.md).
 """
 
 from __future__ import annotations
@@ -16,27 +16,12 @@ from pathlib import Path
 from typing import Any, List, Tuple
 
 import pytest
-from interop_support import (
-    ALL_BYTES,
-    MIB,
-    PY_EXCEPTION,
-    UTF8_TEXT,
-    PeerWorker,
-    PyWorker,
-    Stack,
-    check_background_job_on_peer_worker,
-    check_queued_priorities,
-    client_submit,
-    gearadmin,
-    new_client,
-    pattern,
-    random_bytes,
-    run_cli_client,
-    sha256_hex,
-    stack_fixtures,
-    wait_for_file,
-    wait_until,
-)
+from support.data import ALL_BYTES, MIB, PY_EXCEPTION, UTF8_TEXT, pattern, random_bytes, sha256_hex
+from support.interop import Stack, check_queued_priorities, new_client, stack_fixtures
+from support.peers import PeerWorker, run_cli_client
+from support.polling import status_table, wait_for_file, wait_until
+from support.tools import gearadmin_out
+from support.workers import PyWorker
 
 import gearman_xs
 from gearman_xs.testing import Gearmand
@@ -44,7 +29,7 @@ from gearman_xs.testing import Gearmand
 PAYLOADS = {"all_bytes": ALL_BYTES, "utf8": UTF8_TEXT, "zero": b"0", "1MiB": random_bytes(MIB), "empty": b""}
 
 
-stack, exc_stack, any_stack, server, client = stack_fixtures("cli")
+peer, stack, exc_stack, any_stack, server, client = stack_fixtures("cli")
 
 
 # == gearman_xs Client -> gearman -w ==============================================================
@@ -70,27 +55,6 @@ def test_cli_worker_running_cat_deadlocks_on_big_workloads(server: Gearmand) -> 
                 c.do(f"{prefix}.cat", b"x" * MIB)
     finally:
         worker.stop()
-
-
-def test_8mib_workload_to_cli_worker(client: gearman_xs.Client) -> None:
-    big = random_bytes(8 * MIB, seed=8)
-    assert client.do("cli.sha256", big) == sha256_hex(big)
-
-
-@pytest.mark.parametrize("method", ["do_high", "do", "do_low"])
-def test_priorities_to_cli_worker(client: gearman_xs.Client, method: str) -> None:
-    assert getattr(client, method)("cli.echo", method) == method.encode()
-
-
-def test_queued_priorities_run_high_normal_low_on_cli_worker(
-        server: Gearmand, client: gearman_xs.Client, tmp_path: Path) -> None:
-    check_queued_priorities(server, tmp_path, "cliq", client_submit(client),
-                            lambda prefix: PeerWorker("cli", server, ["record"], prefix=prefix))
-
-
-def test_background_job_on_cli_worker_runs_to_completion(
-        client: gearman_xs.Client, tmp_path: Path) -> None:
-    check_background_job_on_peer_worker("cli", client, tmp_path)
 
 
 def test_cli_worker_exit_status_gives_workfail(any_stack: Stack) -> None:
@@ -152,19 +116,20 @@ def test_gearadmin_sees_python_worker_progress(server: Gearmand, tmp_path: Path)
     go = tmp_path / "go"
 
     def jobs() -> List[List[str]]:
-        return [line.split("\t") for line in gearadmin(server, "--show-jobs").splitlines() if "\t" in line]
+        return [line.split("\t") for line in gearadmin_out(server, "--show-jobs").splitlines()
+                if "\t" in line]
 
     before = {job[0] for job in jobs()}
     assert run_cli_client(server, "py.progress", os.fsencode(go), ["-b"]).returncode == 0
     try:
-        wait_until(lambda: "py.progress\t1\t1\t1" in gearadmin(server, "--status").splitlines(),
+        wait_until(lambda: status_table(gearadmin_out(server, "--status")).get("py.progress") == (1, 1, 1),
                    what="py.progress running")
         new = [job for job in jobs() if job[0] not in before]
         # HANDLE, retries, ignore_job (cancelled), job_queued
         assert len(new) == 1 and new[0][0].startswith("H:") and new[0][1:3] == ["0", "0"], new
     finally:
         go.touch()  # a failed test must not leave the worker busy for 30 s
-    wait_until(lambda: "py.progress\t0\t0\t1" in gearadmin(server, "--status").splitlines(),
+    wait_until(lambda: status_table(gearadmin_out(server, "--status")).get("py.progress") == (0, 0, 1),
                what="py.progress done")
 
 
@@ -218,7 +183,7 @@ def test_cli_client_timeout_exits_zero(server: Gearmand) -> None:
 
 def test_python_worker_identifier_shows_in_gearadmin_workers(stack: Stack) -> None:
     assert stack.py is not None
-    lines = gearadmin(stack.server, "--workers").splitlines()
+    lines = gearadmin_out(stack.server, "--workers").splitlines()
     # "FD IP CLIENT_ID : FUNCTION ..." per connection; the list ends with ".".
     mine = [line for line in lines if " gxs-interop-cli : " in line]
     assert len(mine) == 1, lines
@@ -227,10 +192,6 @@ def test_python_worker_identifier_shows_in_gearadmin_workers(stack: Stack) -> No
 
 def test_gearadmin_status_counts_python_workers(stack: Stack) -> None:
     assert stack.py is not None
-    table = {}
-    for line in gearadmin(stack.server, "--status").splitlines():
-        parts = line.split("\t")
-        if len(parts) == 4:
-            table[parts[0]] = parts[1:]
+    table = status_table(gearadmin_out(stack.server, "--status"))
     for name in stack.py.names:
-        assert table[name] == ["0", "0", "1"], (name, table)
+        assert table[name] == (0, 0, 1), (name, table)

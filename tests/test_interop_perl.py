@@ -3,53 +3,28 @@ implementation of the protocol): a gearman_xs Client calls Perl workers, Perl cl
 gearman_xs Worker. Peer programs: tests/peers/perl_worker.pl and perl_client.pl.
 
 gearman_xs's side is checked byte for byte; where Gearman::Client/Worker itself mangles or hangs, the
-test pins that behaviour and says so (README, "Interoperability").
+test pins that behaviour and says so (docs/interop.md).
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
-from interop_support import (
-    ALL_BYTES,
-    EVENTS,
-    MIB,
-    PY_EXCEPTION,
-    UTF8_TEXT,
-    PeerWorker,
-    PyWorker,
+from support.data import ALL_BYTES, EVENTS, MIB, PY_EXCEPTION, UTF8_TEXT, pattern, random_bytes, sha256_hex
+from support.interop import (
     Stack,
-    check_background_job_on_peer_worker,
-    check_job_status_while_peer_worker_reports_progress,
-    check_peer_client_job_status,
-    check_queued_priorities,
-    client_submit,
     collect_events,
     new_client,
-    pattern,
-    peer_background,
-    random_bytes,
-    require_peer,
-    run_peer_client,
-    sha256_hex,
     stack_fixtures,
-    wait_for_file,
-    wait_until,
 )
+from support.peers import PeerWorker, require_peer, run_peer_client
+from support.polling import wait_until
 
 import gearman_xs
 from gearman_xs.testing import Gearmand
 
 PAYLOADS = {"all_bytes": ALL_BYTES, "utf8": UTF8_TEXT, "1MiB": random_bytes(MIB)}
 
-# Every Perl function but "die", which ends the Perl worker process (see test_perl_die_*).
-PERL_FUNCTIONS = ["echo", "sha256", "gen", "info", "events", "progress", "bg_write", "record", "fail",
-                  "exception"]
-
-
-stack, exc_stack, any_stack, server, client = stack_fixtures("perl", PERL_FUNCTIONS)
+peer, stack, exc_stack, any_stack, server, client = stack_fixtures("perl")
 
 
 # == gearman_xs Client -> Perl Gearman::Worker ====================================================
@@ -66,15 +41,6 @@ def test_empty_workload_reaches_perl_worker(client: gearman_xs.Client) -> None:
     assert client.do("perl.info", b"").split(b"\n")[2] == b"0"
 
 
-def test_8mib_workload_to_perl_worker(client: gearman_xs.Client) -> None:
-    big = random_bytes(8 * MIB, seed=8)
-    assert client.do("perl.sha256", big) == sha256_hex(big)
-
-
-def test_1mib_result_from_perl_worker(client: gearman_xs.Client) -> None:
-    assert client.do("perl.gen", str(MIB)) == pattern(MIB)
-
-
 def test_perl_worker_false_result_is_requeued_not_delivered() -> None:
     """Peer limit: Gearman::Worker 2.004 sends a result that is false in Perl ("" or "0") as a
     WORK_COMPLETE without the NUL after the handle. gearmand cannot parse it ("realloc(char, count:
@@ -87,38 +53,12 @@ def test_perl_worker_false_result_is_requeued_not_delivered() -> None:
         assert c.do("perl.echo", b"00") == b"00"  # the worker reconnected and still serves
 
 
-@pytest.mark.parametrize("method", ["do_high", "do", "do_low"])
-def test_priorities_to_perl_worker(client: gearman_xs.Client, method: str) -> None:
-    assert getattr(client, method)("perl.echo", method) == method.encode()
-
-
-def test_queued_priorities_run_high_normal_low_on_perl_worker(
-        server: Gearmand, client: gearman_xs.Client, tmp_path: Path) -> None:
-    check_queued_priorities(server, tmp_path, "perlq", client_submit(client),
-                            lambda prefix: PeerWorker("perl", server, ["record"], prefix=prefix))
-
-
-def test_background_job_on_perl_worker_runs_to_completion(
-        client: gearman_xs.Client, tmp_path: Path) -> None:
-    check_background_job_on_peer_worker("perl", client, tmp_path)
-
-
-def test_job_status_while_perl_worker_reports_progress(
-        client: gearman_xs.Client, tmp_path: Path, server: Gearmand) -> None:
-    """The unique reaches gearmand unchanged (Gearman::Worker itself cannot see it, see below)."""
-    check_job_status_while_peer_worker_reports_progress("perl", client, server, tmp_path)
-
-
 def test_perl_worker_cannot_see_the_unique(client: gearman_xs.Client) -> None:
     """Peer limit: Gearman::Worker grabs jobs with GRAB_JOB (JOB_ASSIGN carries no unique), so its
     Job has no unique; info answers function, handle and length only."""
     function, handle, length = client.do("perl.info", b"abc", unique="u-1").split(b"\n")
     assert (function, length) == (b"perl.info", b"3")
     assert handle.startswith(b"H:")
-
-
-def test_perl_worker_events_reach_callbacks_in_order(client: gearman_xs.Client) -> None:
-    assert collect_events(client, "perl.events", b"x") == EVENTS
 
 
 def test_perl_worker_returning_undef_gives_workfail(any_stack: Stack) -> None:
@@ -182,25 +122,6 @@ def test_perl_client_8mib_result_from_python_worker(server: Gearmand) -> None:
 def test_perl_client_priorities_to_python_worker(server: Gearmand, mode: str) -> None:
     run = run_peer_client("perl", server, mode, "py.echo", mode.encode())
     assert run.events == [("complete", mode.encode()), ("end",)], run
-
-
-def test_perl_client_queued_priorities_run_high_normal_low_on_python_worker(
-        server: Gearmand, tmp_path: Path) -> None:
-    def submit(priority: str, function: str, workload: bytes) -> None:
-        peer_background("perl", server, function, workload, priority)
-
-    check_queued_priorities(server, tmp_path, "pyq", submit,
-                            lambda prefix: PyWorker(server, ["record"], prefix=prefix))
-
-
-def test_perl_client_background_job_on_python_worker(server: Gearmand, tmp_path: Path) -> None:
-    target = tmp_path / "out"
-    peer_background("perl", server, "py.bg_write", os.fsencode(target) + b"\n" + ALL_BYTES)
-    assert wait_for_file(target) == ALL_BYTES
-
-
-def test_perl_client_get_status_of_python_worker_progress(server: Gearmand, tmp_path: Path) -> None:
-    check_peer_client_job_status("perl", server, tmp_path)
 
 
 def test_perl_client_unique_reaches_python_worker(server: Gearmand) -> None:

@@ -3,39 +3,20 @@ Client calls a GearmanWorker, GearmanClient calls a gearman_xs Worker. Peer prog
 tests/peers/php_worker.php and php_client.php.
 
 gearman_xs's side is checked byte for byte; where the PHP extension itself refuses or hangs, the
-test pins that behaviour and says so (README, "Interoperability").
+test pins that behaviour and says so (docs/interop.md).
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
-from interop_support import (
-    ALL_BYTES,
-    EVENTS,
-    MIB,
-    PY_EXCEPTION,
-    UTF8_TEXT,
-    PeerWorker,
-    PyWorker,
+from support.data import ALL_BYTES, EVENTS, MIB, PY_EXCEPTION, UTF8_TEXT, pattern, random_bytes, sha256_hex
+from support.interop import (
     Stack,
-    check_background_job_on_peer_worker,
-    check_job_status_while_peer_worker_reports_progress,
-    check_peer_client_job_status,
-    check_queued_priorities,
-    client_submit,
     collect_events,
     new_client,
-    pattern,
-    peer_background,
-    random_bytes,
-    run_peer_client,
-    sha256_hex,
     stack_fixtures,
-    wait_for_file,
 )
+from support.peers import run_peer_client
 
 import gearman_xs
 from gearman_xs.testing import Gearmand
@@ -44,7 +25,7 @@ PAYLOADS = {"all_bytes": ALL_BYTES, "utf8": UTF8_TEXT, "zero": b"0", "1MiB": ran
 SUCCESS = [("rc", "GEARMAN_SUCCESS"), ("end",)]
 
 
-stack, exc_stack, any_stack, server, client = stack_fixtures("php")
+peer, stack, exc_stack, any_stack, server, client = stack_fixtures("php")
 
 
 # == gearman_xs Client -> PHP GearmanWorker =======================================================
@@ -56,44 +37,10 @@ def test_payload_round_trips_through_php_worker(client: gearman_xs.Client, name:
     assert client.do("php.sha256", payload) == sha256_hex(payload)
 
 
-def test_8mib_workload_to_php_worker(client: gearman_xs.Client) -> None:
-    big = random_bytes(8 * MIB, seed=8)
-    assert client.do("php.sha256", big) == sha256_hex(big)
-
-
-def test_1mib_result_from_php_worker(client: gearman_xs.Client) -> None:
-    assert client.do("php.gen", str(MIB)) == pattern(MIB)
-
-
-@pytest.mark.parametrize("method", ["do_high", "do", "do_low"])
-def test_priorities_to_php_worker(client: gearman_xs.Client, method: str) -> None:
-    assert getattr(client, method)("php.echo", method) == method.encode()
-
-
-def test_queued_priorities_run_high_normal_low_on_php_worker(
-        server: Gearmand, client: gearman_xs.Client, tmp_path: Path) -> None:
-    check_queued_priorities(server, tmp_path, "phpq", client_submit(client),
-                            lambda prefix: PeerWorker("php", server, ["record"], prefix=prefix))
-
-
-def test_background_job_on_php_worker_runs_to_completion(
-        client: gearman_xs.Client, tmp_path: Path) -> None:
-    check_background_job_on_peer_worker("php", client, tmp_path)
-
-
-def test_job_status_while_php_worker_reports_progress(
-        client: gearman_xs.Client, tmp_path: Path, server: Gearmand) -> None:
-    check_job_status_while_peer_worker_reports_progress("php", client, server, tmp_path)
-
-
 def test_unique_reaches_php_worker(client: gearman_xs.Client) -> None:
     function, handle, length, unique = client.do("php.info", b"abc", unique="u-php-1").split(b"\n")
     assert (function, length, unique) == (b"php.info", b"3", b"u-php-1")
     assert handle.startswith(b"H:")
-
-
-def test_php_worker_events_reach_callbacks_in_order(client: gearman_xs.Client) -> None:
-    assert collect_events(client, "php.events", b"x") == EVENTS
 
 
 @pytest.mark.parametrize("function", ["php.fail", "php.fail_send"])
@@ -144,25 +91,6 @@ def test_php_client_8mib_result_from_python_worker(server: Gearmand) -> None:
 def test_php_client_priorities_to_python_worker(server: Gearmand, mode: str) -> None:
     run = run_peer_client("php", server, mode, "py.echo", mode.encode())
     assert run.events == [("complete" if mode.startswith("task") else "result", mode.encode()), *SUCCESS]
-
-
-def test_php_client_queued_priorities_run_high_normal_low_on_python_worker(
-        server: Gearmand, tmp_path: Path) -> None:
-    def submit(priority: str, function: str, workload: bytes) -> None:
-        peer_background("php", server, function, workload, priority)
-
-    check_queued_priorities(server, tmp_path, "pyq", submit,
-                            lambda prefix: PyWorker(server, ["record"], prefix=prefix))
-
-
-def test_php_client_background_job_on_python_worker(server: Gearmand, tmp_path: Path) -> None:
-    target = tmp_path / "out"
-    peer_background("php", server, "py.bg_write", os.fsencode(target) + b"\n" + ALL_BYTES)
-    assert wait_for_file(target) == ALL_BYTES
-
-
-def test_php_client_job_status_of_python_worker_progress(server: Gearmand, tmp_path: Path) -> None:
-    check_peer_client_job_status("php", server, tmp_path)
 
 
 @pytest.mark.parametrize("mode", ["task", "do"])

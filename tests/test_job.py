@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, List
 
 import pytest
-from worker_helpers import (
+from support.protocol import (
     WORK_COMPLETE,
     WORK_DATA,
     WORK_EXCEPTION,

@@ -1,32 +1,18 @@
-"""Task, add_task* and run_tasks with callbacks, against a real gearmand (tests/workers_client.py)."""
+"""Task, add_task* and run_tasks with callbacks, against a real gearmand. Fixtures ``server`` and
+``client`` (conftest.py): worker processes serve ``support.functions.CLIENT_FUNCTIONS`` as ``P + name``."""
 
 from __future__ import annotations
 
-from typing import Any, Iterator, List, Tuple
+from typing import Any, List, Tuple
 
 import pytest
-from client_helpers import client_worker
 
 import gearman_xs
 from gearman_xs import Client, ClosedError, GearmanError, Task
 from gearman_xs.testing import Gearmand
 
-P = "tx_"
+P = "tx_"  # the prefix of the worker processes' functions (conftest.py `server`)
 UUID_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-
-
-@pytest.fixture(scope="module")
-def server(shared_gearmand: Gearmand) -> Iterator[Gearmand]:
-    with client_worker(shared_gearmand, P, count=2):
-        yield shared_gearmand
-
-
-@pytest.fixture
-def client(server: Gearmand) -> Iterator[Client]:
-    with Client() as c:
-        c.add_servers(server.servers)
-        c.set_timeout(10000)
-        yield c
 
 
 def record(client: Client) -> List[Tuple[Any, ...]]:

@@ -12,7 +12,8 @@ import time
 from typing import Any, List
 
 import pytest
-from worker_helpers import WORK_COMPLETE, WORK_EXCEPTION, WORK_FAIL, RawClient, WorkerThread, do
+from support.protocol import WORK_COMPLETE, WORK_EXCEPTION, WORK_FAIL, RawClient, do
+from support.workers import WorkerThread
 
 import gearman_xs
 from gearman_xs import (

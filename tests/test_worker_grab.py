@@ -10,7 +10,7 @@ import sys
 import textwrap
 from typing import Any
 
-from worker_helpers import WORK_COMPLETE, WORK_FAIL, RawClient
+from support.protocol import WORK_COMPLETE, WORK_FAIL, RawClient
 
 from gearman_xs.testing import Gearmand
 from gearman_xs.worker import Worker

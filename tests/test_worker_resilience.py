@@ -6,10 +6,12 @@ import os
 import signal
 import threading
 import time
-from typing import Callable, List
+from typing import List
 
 import pytest
-from worker_helpers import WORK_COMPLETE, WorkerThread, do
+from support.polling import poll
+from support.protocol import WORK_COMPLETE, do
+from support.workers import WorkerThread
 
 from gearman_xs.job import Job
 from gearman_xs.testing import Gearmand
@@ -21,15 +23,6 @@ def _cpu_seconds() -> float:
     with open("/proc/self/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
 
 
 def _registered(server: Gearmand, text: str) -> bool:
@@ -55,7 +48,7 @@ def test_restart_while_idle_no_busy_loop_identifier_kept(gearmand: Gearmand) -> 
         assert cpu < 0.1 * elapsed, f"worker used {cpu:.2f}s CPU in {elapsed:.2f}s with the server down"
         gearmand.start()
         # picked up while idle: no job needed to wake it; the identifier is re-sent too
-        ok = _eventually(lambda: _registered(gearmand, "resilient-1 : wres"), 5.0)
+        ok = poll(lambda: _registered(gearmand, "resilient-1 : wres"), 5.0)
         assert ok, gearmand.admin("workers")
         assert do(gearmand.port, b"wres", b"b") == (WORK_COMPLETE, b"served:b")
         w.stop()
@@ -68,9 +61,9 @@ def test_fast_restart_while_idle(gearmand: Gearmand) -> None:
     w.set_identifier("resilient-2")
     w.add_function("wres2", 0, lambda job: b"ok")
     with w, WorkerThread(w):
-        assert _eventually(lambda: _registered(gearmand, "resilient-2 : wres2"))
+        assert poll(lambda: _registered(gearmand, "resilient-2 : wres2"))
         gearmand.restart()
-        ok = _eventually(lambda: _registered(gearmand, "resilient-2 : wres2"), 5.0)
+        ok = poll(lambda: _registered(gearmand, "resilient-2 : wres2"), 5.0)
         assert ok, gearmand.admin("workers")
         assert do(gearmand.port, b"wres2", b"x") == (WORK_COMPLETE, b"ok")
 
@@ -90,7 +83,7 @@ def test_two_servers_one_restarts(gearmand: Gearmand) -> None:
             cpu = _cpu_seconds() - cpu0
             assert cpu < 0.1 * (time.monotonic() - t0), f"{cpu:.2f}s CPU with one server down"
             gearmand.start()
-            assert _eventually(lambda: _registered(gearmand, "wres3"), 5.0)
+            assert poll(lambda: _registered(gearmand, "wres3"), 5.0)
             assert do(gearmand.port, b"wres3", b"A2") == (WORK_COMPLETE, b"via A2")
             assert do(other.port, b"wres3", b"B3") == (WORK_COMPLETE, b"via B3")
 

@@ -1,23 +1,33 @@
-"""Client side for the Worker/Job tests: a Gearman protocol client on a plain socket (so tests see
-every packet a worker sends: WORK_DATA, WORK_STATUS, WORK_WARNING, WORK_EXCEPTION...) and a worker
-thread helper. Talks to a real gearmand."""
+"""Gearman's binary protocol on a plain socket: a raw client (``RawClient``, ``do``) that shows the
+tests every packet a worker sends (WORK_DATA, WORK_STATUS, WORK_WARNING, WORK_EXCEPTION...), and a raw
+worker (``RawWorker``: SET_CLIENT_ID, CAN_DO, GRAB_JOB) that tests drive step by step. Both talk to a
+real gearmand like any other client or worker."""
 
 from __future__ import annotations
 
 import socket
 import struct
-import threading
-from typing import Any, List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
-from gearman_xs.worker import Worker
+from gearman_xs.testing import Gearmand
 
+# Packet types (gearmand's protocol.txt).
+CAN_DO = 1
+PRE_SLEEP = 4
+NOOP = 6
 SUBMIT_JOB = 7
 JOB_CREATED = 8
+GRAB_JOB = 9
+NO_JOB = 10
+JOB_ASSIGN = 11
 WORK_STATUS = 12
 WORK_COMPLETE = 13
 WORK_FAIL = 14
+ECHO_REQ = 16
+ECHO_RES = 17
 SUBMIT_JOB_BG = 18
 ERROR = 19
+SET_CLIENT_ID = 22
 WORK_EXCEPTION = 25
 OPTION_REQ = 26
 OPTION_RES = 27
@@ -95,32 +105,58 @@ def do(port: int, function: bytes, data: bytes, unique: bytes = b"") -> Tuple[in
         return c.do(function, data, unique)
 
 
-class WorkerThread:
-    """Runs ``worker.run(handle_signals=False)`` in a thread; stops and joins it on exit."""
+class RawWorker:
+    """A worker connection driven step by step; ``sync()`` waits until gearmand processed
+    everything sent before (ECHO round trip on the same connection)."""
 
-    def __init__(self, worker: Worker, count: Optional[int] = None) -> None:
-        self.worker = worker
-        self.done: Optional[int] = None
-        self.error: Optional[BaseException] = None
-        self.thread = threading.Thread(target=self._main, args=(count,), daemon=True)
+    def __init__(
+        self, server: Gearmand, client_id: Optional[str] = None, functions: Sequence[str] = ()
+    ) -> None:
+        self.sock = socket.create_connection((server.host, server.port), timeout=10)
+        self.buffer = b""
+        if client_id is not None:
+            self.send(SET_CLIENT_ID, client_id.encode())
+        for function in functions:
+            self.send(CAN_DO, function.encode())
+        self.sync()
 
-    def _main(self, count: Optional[int]) -> None:
-        try:
-            self.done = self.worker.run(count, handle_signals=False)
-        except BaseException as exc:  # reported by join()
-            self.error = exc
+    def send(self, kind: int, *args: bytes) -> None:
+        data = b"\0".join(args)
+        self.sock.sendall(b"\0REQ" + struct.pack(">II", kind, len(data)) + data)
 
-    def __enter__(self) -> WorkerThread:
-        self.thread.start()
-        return self
+    def recv(self) -> Tuple[int, List[bytes]]:
+        while True:
+            if len(self.buffer) >= 12:
+                kind, size = struct.unpack(">II", self.buffer[4:12])
+                if len(self.buffer) >= 12 + size:
+                    data = self.buffer[12 : 12 + size]
+                    self.buffer = self.buffer[12 + size :]
+                    return kind, data.split(b"\0")
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("gearmand closed the worker connection")
+            self.buffer += chunk
 
-    def join(self, timeout: float = 10.0) -> Any:
-        self.thread.join(timeout)
-        assert not self.thread.is_alive(), "worker thread did not stop"
-        if self.error is not None:
-            raise self.error
-        return self.done
+    def sync(self) -> None:
+        self.send(ECHO_REQ, b"sync")
+        while True:
+            kind, _ = self.recv()
+            if kind == ECHO_RES:
+                return
 
-    def __exit__(self, *exc: object) -> None:
-        self.worker.stop()
-        self.thread.join(10.0)
+    def grab(self) -> List[bytes]:
+        """GRAB_JOB; returns [handle, function, workload] of the assigned job."""
+        self.send(GRAB_JOB)
+        while True:
+            kind, args = self.recv()
+            if kind == JOB_ASSIGN:
+                return args
+            if kind == NO_JOB:
+                raise AssertionError("no job to grab")
+
+    def complete(self, handle: bytes, result: bytes = b"") -> None:
+        self.send(WORK_COMPLETE, handle, result)
+        self.sync()
+
+    def close(self) -> None:
+        self.sock.close()
