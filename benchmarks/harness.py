@@ -26,6 +26,7 @@ try:
 except ImportError:  # an in-place build in a checkout
     sys.path.insert(0, ROOT)
     import gearman_xs
+from gearman_xs.admin import parse_status  # noqa: E402
 from gearman_xs.testing import Gearmand  # noqa: E402
 
 KIB = 1024
@@ -176,10 +177,9 @@ class Bench:
 
     def queue(self) -> Tuple[int, int, int]:
         """(queued, running, available workers) of FUNCTION, from gearmand's status."""
-        for line in self.server.admin("status").splitlines():
-            parts = line.split("\t")
-            if parts[0] == FUNCTION and len(parts) >= 4:
-                return int(parts[1]), int(parts[2]), int(parts[3])
+        for s in parse_status(self.server.admin("status").splitlines()):
+            if s.function == FUNCTION:
+                return s.queued, s.running, s.workers
         return 0, 0, 0
 
     def wait_for_workers(self, n: int, timeout: float = 15.0) -> None:
