@@ -121,9 +121,10 @@ METRICS: Dict[str, Tuple[str, str, bool]] = {
 
 
 def run_compare(b: Bench, p: Dict[str, int]) -> Dict[str, Any]:
-    steps = [partial(_w1, b, p["w1"], None, "W1"), partial(_w1, b, p["w1"], "c", "W1-client"),
-             partial(_w2, b, p["w2"]), partial(_w3, b, p["w3"]), partial(_w5, b, p["w5"]),
-             partial(_w4, b, p["w4_small_count"]), *user.steps(b, p)]
+    steps: List[user.Step] = [
+        partial(_w1, b, p["w1"], None, "W1"), partial(_w1, b, p["w1"], "c", "W1-client"),
+        partial(_w2, b, p["w2"]), partial(_w3, b, p["w3"]), partial(_w5, b, p["w5"]),
+        partial(_w4, b, p["w4_small_count"]), *user.steps(b, p)]
     values = alternate_steps(p["runs"], [OLD, NEW], steps)
     return {key: compare(title, unit, values[key], None, higher_is_better=higher, base=OLD, test=NEW)
             for key, (title, unit, higher) in METRICS.items() if key in values}
