@@ -152,7 +152,8 @@ def callgrind(b: Bench, impl: str, jobs: Tuple[int, int], outdir: str) -> Dict[s
     for n in jobs:
         out = os.path.join(outdir, f"callgrind.{impl}.{n}")
         cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *_cmd(b, impl, n)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(b, impl), timeout=1800, check=False)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(b, impl), timeout=1800,
+                              check=False)
         if proc.returncode != 0:
             raise BenchError(f"callgrind {impl} {n}: {proc.stderr[-1500:]}")
         runs.append(parse_callgrind(out))
@@ -199,7 +200,8 @@ def perf_record(b: Bench, impl: str, jobs: Tuple[int, int], outdir: str) -> Dict
 def _report(impl: str, tool: str, res: Dict[str, Any], jobs: Tuple[int, int]) -> None:
     span = f"({jobs[1]} - {jobs[0]} jobs)"
     if tool == "callgrind":
-        print(f"\n== {impl}: callgrind, {res['instructions_per_job']:,.0f} user-space instructions per job {span}")
+        print(f"\n== {impl}: callgrind, {res['instructions_per_job']:,.0f} user-space instructions per job "
+              f"{span}")
         for group, v in sorted(res["by_object"].items(), key=lambda kv: -kv[1]):
             if abs(v) >= 1:
                 print(f"  {v:>10,.0f}  {group}")
