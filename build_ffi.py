@@ -16,7 +16,8 @@ extension in place for development. This file holds only the build logic; the C 
     The C shims, each compiled as its own unit and linked into the extension (``SHIM_SOURCES``):
     worker_trampoline.c (the worker function's trampoline), client_acc.c (``do*()`` results
     collected in C, task-callback installer, epoch submit), socket_buffers.c (libgearman's
-    setsockopt GOT slot). ``csrc/callbacks.h`` declares the Python callbacks they call;
+    setsockopt GOT slot), conn_watch.c (libgearman's connect GOT slot: the Client's connection fd,
+    see client.py). ``csrc/callbacks.h`` declares the Python callbacks they call;
     ``csrc/module.h`` is the head of cffi's generated module. Our C must compile with ``-Wall
     -Wextra``: tests/test_build.py compiles each file with ``-Werror`` (the build never does).
     New C goes into a new or existing ``csrc/*.c`` plus its ``csrc/decl/`` mirror.
@@ -59,10 +60,11 @@ DECL_FILES = [
     "worker_trampoline.h",  # the C shims, one cdef file per csrc/*.c
     "client_acc.h",
     "socket_buffers.h",
+    "conn_watch.h",
 ]
 
 # The C shims compiled and linked into the extension next to cffi's generated module.
-SHIM_SOURCES = ["worker_trampoline.c", "client_acc.c", "socket_buffers.c"]
+SHIM_SOURCES = ["worker_trampoline.c", "client_acc.c", "socket_buffers.c", "conn_watch.c"]
 
 
 def _read(*parts: str) -> str:

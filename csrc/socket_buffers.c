@@ -279,3 +279,31 @@ unsigned long gxs_sb_ignored_calls(void)
 
 int gxs_sb_slot_count(void) { return gxs_sb_nslots; }
 const char *gxs_sb_library(void) { return gxs_sb_path; }
+
+/* For other shims (conn_watch.c): points every libgearman GOT slot for `symbol` at `replacement`,
+   for good. *original is set to what a bound slot held when that lies outside libgearman (the
+   loader's or an earlier interposer's function) and is left alone otherwise (a lazily bound slot
+   points into libgearman's own PLT: the caller's default, the libc function, applies). */
+int gxs_sb_redirect(const char *symbol, void *replacement, void **original)
+{
+    struct gxs_sb_search s;
+    long page = sysconf(_SC_PAGESIZE);
+    int i, status = gxs_sb_search_for(symbol, &s);
+    if (status != GXS_SB_OK)
+        return status;
+    if (page <= 0)
+        page = 4096;
+    for (i = 0; i < s.nslots; i++)
+        if (((uintptr_t)s.saved[i] < s.lo || (uintptr_t)s.saved[i] >= s.hi)
+            && s.saved[i] != replacement && s.saved[i] != 0)
+            *original = s.saved[i];
+    for (i = 0; i < s.nslots; i++) {
+        uintptr_t start = (uintptr_t)s.slots[i] & ~((uintptr_t)page - 1);
+        if (s.relro[i] && mprotect((void *)start, (size_t)page, PROT_READ | PROT_WRITE) != 0)
+            return GXS_SB_MPROTECT_FAILED;
+        __atomic_store_n(s.slots[i], replacement, __ATOMIC_RELEASE);
+        if (s.relro[i])
+            mprotect((void *)start, (size_t)page, PROT_READ);
+    }
+    return GXS_SB_OK;
+}

@@ -25,5 +25,8 @@ unsigned long gxs_sb_ignored_calls(void);
 int gxs_sb_slot_count(void);
 /* libgearman's path as the loader reported it ("" before gxs_sb_init()). */
 const char *gxs_sb_library(void);
+/* For other shims: redirects libgearman's GOT slots for `symbol` to `replacement` for good;
+   *original gets the function a bound slot held. A GXS_SB_* status. */
+int gxs_sb_redirect(const char *symbol, void *replacement, void **original);
 
 #endif

@@ -12,28 +12,38 @@ How it drives libgearman (see README "Client" for the user-facing rules):
   through the task context (an ``ffi.new_handle`` of the ``Task``) at call time.
 * Tasks are handed to libgearman only in ``run_tasks()``, in rounds that never hold two tasks with
   the same unique (libgearman never completes the second one). Finished C tasks are freed at once.
-* A C client that saw a connection error (or a silent reconnect: ``run_tasks()`` then waits for the
-  timeout after every job) is replaced by a fresh one built from the Python-held configuration
-  (servers, options, timeout, namespace, identifier, server options) before the next submission.
-  A submission the server never acknowledged (no JOB_CREATED) is resubmitted once per server.
-* The "exceptions" server option is enabled on each fresh C client before its first job; if that
-  fails (a server is down) the C client is rebuilt without it. A foreground job idle for a while is
-  checked with a throw-away client: if no server knows it any more, the task ends in ``WorkFail``
-  instead of hanging (libgearman 1.1.20 drops the WORK_FAIL a server makes from WORK_EXCEPTION).
+* Servers are used in the order given (``_servers.py``): each C client holds exactly one server, the
+  first available one, so every job goes to it; a server that refuses or closes is paused with a
+  capped back-off and the next one takes over until the pause ends. A C client that saw a connection
+  error (or a silent reconnect: ``run_tasks()`` then waits for the timeout after every job) is
+  replaced by a fresh one built from the Python-held configuration (server, options, timeout,
+  namespace, identifier, server options) before the next submission.
+* A submission is repeated only when it provably never reached a server: the connect failed. When a
+  connection is lost after the job was sent and before JOB_CREATED, the same unique is sent again to
+  the same server if it answers (gearmand coalesces it), else ``GearmanConnectionError`` says the job
+  may have been queued there: it is never sent to a second server.
+* One ``Clock`` (``_clock.py``) per call bounds every phase: choosing a server, the "exceptions"
+  option negotiation (sliced like the waits), submitting, waiting, and the idle probes. A
+  foreground job idle for a while is checked with throw-away clients: if no server knows it any
+  more, the task ends in ``WorkFail`` instead of hanging (libgearman 1.1.20 drops the WORK_FAIL a
+  server makes from WORK_EXCEPTION).
 """
 
 from __future__ import annotations
 
-import socket
+import functools
+import os
 import threading
 import time
 import uuid
 from typing import Any, Callable, Dict, List, NamedTuple, NoReturn, Optional, Tuple, Union
 
 from . import _args
+from ._clock import CHECK, SLICE_MS, TIMED_OUT, Clock
 from ._libgearman import ffi, lib
+from ._servers import RETRY_MAX, ServerList, join_spec, reachable, split_spec
 from ._task_callbacks import take_entry_error
-from .admin import Admin, AdminError, parse_servers
+from .admin import Admin, AdminError
 from .errors import ClosedError, ConcurrentUseError, GearmanError, error_for, error_text
 from .task import BACKGROUND, HIGH, LOW, NORMAL, STATUS, Task
 
@@ -54,19 +64,21 @@ _CONNECTION_ERRORS = frozenset(
     }
 )
 
-#: libgearman's poll timeout inside every blocking call (ms): the Ctrl-C latency bound.
-SLICE_MS = 100
-#: First idle check of a foreground job (s) and the longest interval between two checks.
-IDLE_CHECK_FIRST = 1.0
-IDLE_CHECK_MAX = 8.0
-#: How long a server found unreachable is left out of the job connections (s).
-DOWN_RETRY = 5.0
-#: Timeout of the throw-away clients that check a job's status or set a server option (ms).
+#: How long a server found unreachable is left out at most (s): a server that answers again takes
+#: the jobs back within this time (pauses start at RETRY_FIRST s and double up to it).
+DOWN_RETRY = RETRY_MAX
+#: Longest wait for the answers of the throw-away clients that check a job's status (ms).
 PROBE_TIMEOUT_MS = 2000
+#: Longest wait for a TCP connection to a server about to be used (s), before it counts as down.
+CONNECT_CHECK = 0.5
 
 _FREE_TASKS = lib.GEARMAN_CLIENT_FREE_TASKS
 _EXCEPTION = lib.GEARMAN_CLIENT_EXCEPTION
 _PYTHON_OPTIONS = _FREE_TASKS | _EXCEPTION  # kept in Python, see Client.options()
+
+#: libgearman's connect() is watched (see build_ffi.py, connection watch): the Client knows the fd of
+#: its connection and sees a server that closed it while idle before sending a job into it.
+CONNECTION_WATCH = lib.gxs_cw_install() == lib.GXS_SB_OK
 
 _CALLBACK_KINDS = ("created", "data", "warning", "status", "complete", "exception", "fail")
 
@@ -82,41 +94,6 @@ class JobStatus(NamedTuple):
     denominator: int
 
 
-# _Progress.step() outcomes
-_QUIET, _TIMED_OUT, _CHECK = 0, 1, 2
-
-
-class _Progress:
-    """The clock of one wait: the user's timeout counts time without a new event, and the idle
-    checks of foreground jobs come after IDLE_CHECK_FIRST s without one, then at doubling
-    intervals up to IDLE_CHECK_MAX s."""
-
-    __slots__ = ("events", "interval", "last", "next_check")
-
-    def __init__(self, events: int) -> None:
-        self.events = events
-        self.last = time.monotonic()
-        self.interval = IDLE_CHECK_FIRST
-        self.next_check = self.last + self.interval
-
-    def step(self, events: int, timeout: int) -> int:
-        """After a slice: _TIMED_OUT when ``timeout`` ms passed without an event, _CHECK when an
-        idle check is due (the next one is scheduled), else _QUIET."""
-        now = time.monotonic()
-        if events != self.events:
-            self.events, self.last = events, now
-            self.interval = IDLE_CHECK_FIRST
-            self.next_check = now + self.interval
-            return _QUIET
-        if timeout > 0 and (now - self.last) * 1000 >= timeout:
-            return _TIMED_OUT
-        if now >= self.next_check:
-            self.interval = min(self.interval * 2, IDLE_CHECK_MAX)
-            self.next_check = now + self.interval
-            return _CHECK
-        return _QUIET
-
-
 class Client:
     """A Gearman client (``Gearman::XS::Client``). Not thread-safe: one Client per thread (a second
     thread calling in while one is inside raises ``ConcurrentUseError``). A context manager;
@@ -125,8 +102,10 @@ class Client:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._closed = False
-        self._server_specs: List[bytes] = []  # one "host:port" per server, in the order added
-        self._down: Dict[bytes, float] = {}  # server spec -> when to try it again
+        self._servers = ServerList()  # "host:port" in order of preference, with their pauses
+        self._c_server: Optional[bytes] = None  # the one server of the current C client
+        self._fd = -1  # its connection's fd once known (connection watch), else -1
+        self._recheck_at = 0.0  # when a server preferred over _c_server ends its pause
         self._options = lib.GEARMAN_CLIENT_ALLOCATED | _FREE_TASKS | _EXCEPTION
         self._timeout = -1
         self._namespace: Optional[bytes] = None
@@ -140,8 +119,10 @@ class Client:
         self._pending_exc: Optional[BaseException] = None
         self._skip: Optional[Tuple[Task, str]] = None
         self._in_run = False
-        self._nb_progress: Optional[_Progress] = None  # the clock across non-blocking run_tasks()
+        self._nb_progress: Optional[Clock] = None  # the clock across non-blocking run_tasks()
         self._resubmits = 0
+        self._retried_same = False  # run_tasks(): unacknowledged tasks were sent again once
+        self._sticky: Optional[bytes] = None  # run_tasks(): the server to send them again to
         self._error: Optional[str] = None
         self._ret = ffi.new("gearman_return_t *")
         self._acc = ffi.new("gxs_acc *")  # do*()'s result collector
@@ -154,21 +135,24 @@ class Client:
         self._dirty = False  # the current C client must be replaced before the next submission
         self._exceptions_on = False
         self._c: Any = NULL
-        self._c = self._new_c()
+        self._c = self._new_c(None)
+        for spec in os.environ.get("GEARMAN_SERVERS", "").split(","):  # as libgearman reads it
+            if spec.strip():
+                self._servers.add(_spec(spec.strip().encode()))
 
     # -- C client generations --------------------------------------------------------------------
 
-    def _new_c(self, with_servers: bool = True) -> Any:
+    def _new_c(self, spec: Optional[bytes]) -> Any:
+        """A C client for the one server ``spec`` (None: no server), with the Python-held settings."""
         c = lib.gearman_client_create(NULL)
         if c == NULL:
             raise MemoryError("gearman_client_create() failed")
         try:
-            if with_servers:
-                specs = [s for s in self._server_specs if s not in self._down] or self._server_specs
-                for spec in specs:
-                    rc = lib.gearman_client_add_servers(c, spec)
-                    if rc != SUCCESS:
-                        raise error_for(rc, error_text(c))
+            lib.gearman_client_remove_servers(c)  # the ones libgearman took from GEARMAN_SERVERS
+            if spec is not None:
+                rc = lib.gearman_client_add_servers(c, spec)
+                if rc != SUCCESS:
+                    raise error_for(rc, error_text(c))
             c_options = self._options & ~_PYTHON_OPTIONS & ~lib.GEARMAN_CLIENT_ALLOCATED
             if c_options:
                 lib.gearman_client_add_options(c, c_options)
@@ -186,56 +170,124 @@ class Client:
     def _slice_ms(self) -> int:
         return min(SLICE_MS, self._timeout) if self._timeout > 0 else SLICE_MS
 
-    def _replace_c(self) -> None:
+    def _replace_c(self, spec: Optional[bytes]) -> None:
         old, self._c = self._c, NULL
+        self._c_server = None
+        self._fd = -1
         if old != NULL:
             lib.gearman_client_free(old)
-        self._c = self._new_c()
+        lib.gxs_cw_take()  # forget connects seen so far: the next one in this thread is the new C client's
+        self._c = self._new_c(spec)
+        self._c_server = spec
         self._prepared = False
         self._dirty = False
 
-    def _ready(self) -> Any:
-        """The C client to submit on: replaced if dirty (and nothing is in flight on it), with the
-        server options sent."""
-        if self._down and not self._live:
-            now = time.monotonic()
-            for spec, when in list(self._down.items()):
-                if when <= now:
-                    del self._down[spec]
-                    self._dirty = True
-        if self._dirty and not self._live:
-            self._replace_c()
-        if not self._prepared:
-            self._prepare()
-        return self._c
+    def _clock(self) -> Clock:
+        return Clock(self._timeout)
 
-    def _prepare(self) -> None:
-        self._prepared = True
+    def _ready(self, clock: Clock, only: Optional[bytes] = None) -> Any:
+        """The C client to submit on: the first available server in the order given (or ``only``),
+        on a clean C client (replaced if dirty and nothing is in flight on it), with the server
+        options sent."""
+        if self._live:
+            return self._c
+        if not self._servers:
+            self._raise(lib.GEARMAN_NO_SERVERS, message="no servers added")
+        self._check_connection()
+        for _ in range(2 * len(self._servers) + 2):
+            spec = self._choose(clock) if only is None else only
+            if spec != self._c_server or self._dirty:
+                self._replace_c(spec)
+            self._recheck_at = self._servers.recheck_at(spec)
+            if self._prepared or self._prepare(clock):
+                if self._fd < 0:
+                    self._fd = lib.gxs_cw_take()  # opened by the option request, if any
+                return self._c
+            if only is not None:
+                self._raise(lib.GEARMAN_LOST_CONNECTION, message=_maybe_queued(only, error_text(self._c)))
+        self._raise(lib.GEARMAN_COULD_NOT_CONNECT, message=self._no_server_text())
+
+    def _check_connection(self) -> bool:
+        """True if the current connection is clean; False (and the C client is dirty) when its
+        server closed it or sent something unasked while the Client was idle."""
+        if self._fd >= 0 and not self._dirty and lib.gxs_cw_peer_closed(self._fd):
+            self._dirty = True
+        return not self._dirty
+
+    def _choose(self, clock: Clock) -> bytes:
+        """The first server in the order given that is not paused and accepts a TCP connection
+        (the current C client's server counts as accepting while it is clean); a server that
+        does not is paused. Down servers are tried last; raises when none is left."""
+        current = self._c_server if not self._dirty else None
+        candidates = self._servers.candidates()
+        for i, spec in enumerate(candidates):
+            if spec == current:
+                return spec
+            # CONNECT_CHECK s for a server with others behind it; the last one gets the whole clock
+            limit = clock.limit(CONNECT_CHECK) if i + 1 < len(candidates) else clock.remaining()
+            ok = reachable(spec, limit)
+            if ok:
+                return spec
+            if ok is None and clock.expired():
+                self._raise(_TIMEOUT, message=f"no connection to {spec.decode('utf-8', 'replace')} "
+                            f"within {self._timeout} ms")
+            self._servers.failed(spec, refused=True)
+        self._raise(lib.GEARMAN_COULD_NOT_CONNECT, message=self._no_server_text())
+
+    def _no_server_text(self) -> str:
+        names = ", ".join(s.decode("utf-8", "replace") for s in self._servers.specs)
+        paused = self._servers.pause_text()
+        return f"no server could be used ({names})" + (f": {paused}" if paused else "")
+
+    def _server_failed(self, rc: int) -> None:
+        """The current C client's server failed with connection error ``rc``: pause it."""
+        self._dirty = True
+        if self._c_server is not None:
+            self._servers.failed(self._c_server, refused=rc == lib.GEARMAN_COULD_NOT_CONNECT)
+
+    def _request_option(self, c: Any, option: bytes, clock: Clock) -> int:
+        """OPTION_REQ on ``c`` in slices (re-sent after each slice without an answer: a late
+        OPTION_RES is ignored by run_tasks()); SUCCESS, a connection error, or another failure
+        code. Raises GearmanTimeout when the clock runs out."""
+        try:
+            while True:
+                lib.gearman_client_set_timeout(c, clock.limit_ms(self._slice_ms()))
+                if lib.gearman_client_set_server_option(c, option, len(option)):
+                    return SUCCESS
+                rc = int(lib.gearman_client_error_code(c))
+                if rc != _TIMEOUT:
+                    return rc if rc != SUCCESS else lib.GEARMAN_INVALID_SERVER_OPTION
+                if clock.expired():
+                    self._dirty = True
+                    name = option.decode("utf-8", "replace")
+                    self._raise(_TIMEOUT, message=f"no answer to OPTION_REQ {name} within {self._timeout} ms")
+        finally:
+            if self._c != NULL:
+                lib.gearman_client_set_timeout(c, self._slice_ms())
+
+    def _prepare(self, clock: Clock) -> bool:
+        """Sends the server options on the current C client. False if its server failed (it is
+        paused; choose again)."""
         self._exceptions_on = False
         wanted = list(self._server_options)
         exceptions = bool(self._options & _EXCEPTION)
         if exceptions and b"exceptions" not in wanted:
             wanted.append(b"exceptions")
-        if not wanted or not self._server_specs:
-            return
-        c = self._c
-        lib.gearman_client_set_timeout(c, PROBE_TIMEOUT_MS)
-        ok = True
-        try:
+        if wanted:
             for option in wanted:
-                if not lib.gearman_client_set_server_option(c, option, len(option)):
-                    ok = False
-                    break
-        finally:
-            lib.gearman_client_set_timeout(c, self._slice_ms())
-        if ok:
+                rc = self._request_option(self._c, option, clock)
+                if rc in _CONNECTION_ERRORS:
+                    self._server_failed(rc)
+                    return False
+                if rc != SUCCESS:
+                    # Refused (an old server): start over on a clean C client without the options
+                    # (jobs still flow; idle checks cover the WORK_EXCEPTION hang).
+                    self._replace_c(self._c_server)
+                    self._prepared = True
+                    return True
             self._exceptions_on = exceptions or b"exceptions" in wanted
-            return
-        # A failed OPTION_REQ leaves unread replies behind: start over on a clean C client, without
-        # the options (jobs still flow; idle checks cover the WORK_EXCEPTION hang).
-        self._mark_down()
-        self._replace_c()
         self._prepared = True
+        return True
 
     # -- entry / exit --------------------------------------------------------------------------
 
@@ -296,41 +348,50 @@ class Client:
     def add_server(self, host: Optional[Union[str, bytes]] = None, port: int = 0) -> None:
         """Adds one job server. ``host`` None or "" means localhost, ``port`` 0 means 4730. The
         host is resolved now (``GearmanConnectionError`` GEARMAN_GETADDRINFO if it cannot be).
-        Several servers: libgearman sends every job to the most recently added server that
-        accepts connections (not round robin)."""
+        Several servers are used in the order added: every job goes to the first one that is
+        available, the next ones take over only while it is not (libgearman and Gearman::XS
+        prefer the last one added; see README "Several servers")."""
         h = _args.optional_host(host)
         p = _args.port(port)
         self._enter("add_server")
         try:
-            rc = lib.gearman_client_add_server(self._c, h, p)
-            if rc != SUCCESS:
-                self._raise(rc, self._c)
-            name = b"localhost" if h == NULL else bytes(h)
-            self._server_specs.append(name + b":" + str(p or lib.GEARMAN_DEFAULT_TCP_PORT).encode())
-            self._prepared = False
+            self._check_servers(lambda c: lib.gearman_client_add_server(c, h, p))
+            name = "localhost" if h == NULL else bytes(h).decode("utf-8", "replace")
+            self._servers.add(join_spec(name, p or lib.GEARMAN_DEFAULT_TCP_PORT))
         finally:
             self._lock.release()
 
     def add_servers(self, servers: Union[str, bytes]) -> None:
-        """Adds servers from ``"host[:port][,host[:port]]..."`` (see add_server())."""
+        """Adds servers from ``"host[:port][,host[:port]]..."``, in order of preference (see
+        add_server())."""
         spec = _args.name(servers, "servers", 1 << 16, allow_empty=True)
         self._enter("add_servers")
         try:
-            rc = lib.gearman_client_add_servers(self._c, spec)
-            if rc != SUCCESS:
-                self._raise(rc, self._c)
-            self._server_specs.extend(s.strip() for s in (spec or b"localhost").split(b",") if s.strip())
-            self._prepared = False
+            self._check_servers(lambda c: lib.gearman_client_add_servers(c, spec))
+            for one in (spec or b"localhost").split(b","):
+                if one.strip():
+                    self._servers.add(_spec(one.strip()))
         finally:
             self._lock.release()
+
+    def _check_servers(self, add: Callable[[Any], int]) -> None:
+        """Lets libgearman parse and resolve servers on a scratch C client (raises its error)."""
+        c = lib.gearman_client_create(NULL)
+        if c == NULL:
+            raise MemoryError("gearman_client_create() failed")
+        try:
+            rc = add(c)
+            if rc != SUCCESS:
+                self._raise(rc, c)
+        finally:
+            lib.gearman_client_free(c)
 
     def remove_servers(self) -> None:
         """Forgets every server."""
         self._enter("remove_servers")
         try:
-            lib.gearman_client_remove_servers(self._c)
-            self._server_specs.clear()
-            self._down.clear()
+            self._servers.clear()
+            self._dirty = True
         finally:
             self._lock.release()
 
@@ -424,23 +485,22 @@ class Client:
             self._lock.release()
 
     def set_server_option(self, option: Union[str, bytes]) -> None:
-        """Sends OPTION_REQ ``option`` to every server now and on every later connection (gearmand
-        1.1.20 knows only "exceptions", which a Client already requests by default). Raises
-        ``GearmanError`` if a server refuses it or cannot be reached."""
+        """Sends OPTION_REQ ``option`` to the server in use now and on every later connection
+        (gearmand 1.1.20 knows only "exceptions", which a Client already requests by default).
+        Raises ``GearmanError`` if the server refuses it, ``GearmanConnectionError`` if no server
+        can be reached, ``GearmanTimeout`` if none answers within the timeout."""
         value = _args.name(option, "option", 1024)
         self._enter("set_server_option")
         try:
-            if not self._server_specs:
-                self._raise(lib.GEARMAN_NO_SERVERS, message="no servers added")
-            c = self._ready()
-            lib.gearman_client_set_timeout(c, PROBE_TIMEOUT_MS)
-            try:
-                ok = lib.gearman_client_set_server_option(c, value, len(value))
-            finally:
-                lib.gearman_client_set_timeout(c, self._slice_ms())
-            if not ok:
+            clock = self._clock()
+            c = self._ready(clock)
+            rc = self._request_option(c, value, clock)
+            if rc != SUCCESS:
                 text = error_text(c)
                 self._dirty = True
+                if rc in _CONNECTION_ERRORS:
+                    self._server_failed(rc)
+                    self._raise(rc, message=text)
                 self._raise(lib.GEARMAN_INVALID_SERVER_OPTION, message=text)
             if value not in self._server_options:
                 self._server_options.append(value)
@@ -546,8 +606,9 @@ class Client:
         w, n = _args.payload(workload)
         self._enter("do_background_at")
         try:
-            c = self._ready()
-            lib.gearman_client_set_timeout(c, PROBE_TIMEOUT_MS)
+            clock = self._clock()
+            c = self._ready(clock)
+            lib.gearman_client_set_timeout(c, clock.limit_ms(PROBE_TIMEOUT_MS))
             try:
                 task = lib.gxs_execute_epoch(
                     c, fn, len(fn), NULL if u is None else u, 0 if u is None else len(u), int(when),
@@ -558,6 +619,8 @@ class Client:
             if task == NULL:
                 self._dirty = True
                 rc = lib.gearman_client_error_code(c)
+                if rc in _CONNECTION_ERRORS:
+                    self._server_failed(rc)  # the next call takes the next server
                 self._raise(rc if rc != SUCCESS else lib.GEARMAN_UNKNOWN_STATE, c)
             try:
                 rc = lib.gearman_task_return(task)
@@ -603,19 +666,28 @@ class Client:
                     lib.GEARMAN_IN_PROGRESS,
                     message="tasks of an interrupted run_tasks() are unfinished: call run_tasks() first",
                 )
-            c = self._c if (self._prepared and not self._dirty) else self._ready()
+            clock: Optional[Clock] = None
+            if self._prepared and time.monotonic() < self._recheck_at and self._check_connection():
+                c = self._c  # the fast path: the preferred available server's C client, clean
+            else:
+                clock = self._clock()
+                c = self._ready(clock)
             acc = self._acc  # one per Client (do*() holds the lock); gxs_acc_do() clears it
             try:
-                attempts = len(self._server_specs) + 1
-                while True:
+                retried_same = False
+                for _ in range(2 * len(self._servers) + 2):
                     # adds the task and runs one run_tasks() slice; NULL when that finished it
                     task = lib.gxs_acc_do(c, kind, acc, fn, u, w, n, self._ret)
+                    if self._fd < 0:
+                        self._fd = lib.gxs_cw_take()
                     if task == NULL:
                         if not acc.done:
                             self._raise(self._ret[0], c)
                         break
+                    if clock is None:
+                        clock = self._clock()
                     try:
-                        resubmit = self._drive_acc(c, task, acc, acc.run_rc, kind >= BACKGROUND)
+                        lost = self._drive_acc(c, task, acc, acc.run_rc, kind >= BACKGROUND, clock)
                         if acc.done and kind >= BACKGROUND:
                             h = lib.gearman_task_job_handle(task)
                             if h != NULL:
@@ -624,13 +696,23 @@ class Client:
                         lib.gearman_task_free(task)
                         if not acc.done:
                             self._dirty = True  # abandoned in flight: drop the connection
-                    if not resubmit:
+                    if lost == SUCCESS:
                         break
-                    attempts -= 1
-                    if attempts <= 0:
-                        self._raise(self._conn_rc, c)
-                    self._mark_down()
-                    c = self._ready()
+                    # A connection error before any answer to the submission.
+                    spec = self._c_server
+                    if lost == lib.GEARMAN_COULD_NOT_CONNECT or spec is None:
+                        self._server_failed(lost)  # never sent: the next server may take it
+                        c = self._ready(clock)
+                    elif not retried_same and reachable(spec, clock.limit(CONNECT_CHECK)):
+                        retried_same = True  # maybe queued there: the same unique again, coalesced
+                        c = self._ready(clock, only=spec)
+                    else:
+                        self._server_failed(lost)
+                        self._raise(lost, message=_maybe_queued(spec, error_text(c)))
+                else:
+                    self._raise(lib.GEARMAN_COULD_NOT_CONNECT, message=self._no_server_text())
+                if self._c_server is not None:
+                    self._servers.ok(self._c_server)
                 rc = acc.rc
                 if rc != SUCCESS:
                     exc = bytes(ffi.unpack(acc.exc, acc.exc_size)) if acc.exc_size else b""
@@ -645,7 +727,6 @@ class Client:
             self._lock.release()
 
     _lost_message: Optional[str] = None
-    _conn_rc: int = lib.GEARMAN_LOST_CONNECTION
 
     def _outcome_message(self, rc: int, c: Any) -> Optional[str]:
         if rc in (lib.GEARMAN_WORK_FAIL, lib.GEARMAN_WORK_EXCEPTION):
@@ -653,16 +734,17 @@ class Client:
             return msg
         return error_text(c)
 
-    def _drive_acc(self, c: Any, task: Any, acc: Any, rc: int, background: bool) -> bool:
-        """The slow path of do*(): loops run_tasks() slices until the task is done. Returns True
-        when the submission must be repeated on a fresh C client (never acknowledged)."""
+    def _drive_acc(self, c: Any, task: Any, acc: Any, rc: int, background: bool, clock: Clock) -> int:
+        """The slow path of do*(): loops run_tasks() slices until the task is done. Returns the
+        connection error code when the connection failed before any answer (the caller decides
+        whether to submit again), else SUCCESS."""
         self._lost_message = None
-        progress = _Progress(acc.events)
+        progress = clock
         while True:
             if acc.done:
                 if rc == _TIMEOUT:
                     self._dirty = True  # finished, yet run_tasks() waited: a degraded C client
-                return False
+                return SUCCESS
             if rc == SUCCESS:
                 r = lib.gearman_task_return(task)
                 if r not in _NOT_DONE:
@@ -673,20 +755,20 @@ class Client:
             elif rc in _CONNECTION_ERRORS:
                 self._dirty = True
                 if acc.events == 0:
-                    self._conn_rc = rc
-                    return True
+                    self._error = error_text(c)
+                    return int(rc)
                 acc.done, acc.rc = 1, rc
                 continue
             elif rc not in (_TIMEOUT, _PAUSE):
                 acc.done, acc.rc = 1, rc
                 continue
-            outcome = progress.step(acc.events, self._timeout)
-            if outcome == _TIMED_OUT:
+            outcome = progress.step(acc.events)
+            if outcome == TIMED_OUT:
                 self._dirty = True
                 self._raise(_TIMEOUT, message=f"no progress within {self._timeout} ms")
-            elif outcome == _CHECK and not background:
+            elif outcome == CHECK and not background:
                 handle = _args.c_string(lib.gearman_task_job_handle(task))
-                if handle is not None and self._known_anywhere(handle.encode()) is False:
+                if handle is not None and self._known_anywhere(handle.encode(), clock) is False:
                     rc = lib.gearman_client_run_tasks(c)  # drain what may already have arrived
                     if not acc.done:
                         acc.done, acc.rc = 1, lib.GEARMAN_WORK_FAIL
@@ -697,52 +779,51 @@ class Client:
 
     # -- throw-away clients: status, echo ----------------------------------------------------------
 
-    def _probe_client(self, specs: Optional[List[bytes]] = None) -> Any:
+    def _probe_client(self, spec: bytes) -> Any:
+        """A throw-away C client of the one server ``spec`` (status queries, echo)."""
         c = lib.gearman_client_create(NULL)
         if c == NULL:
             raise MemoryError("gearman_client_create() failed")
-        for spec in self._server_specs if specs is None else specs:
-            rc = lib.gearman_client_add_servers(c, spec)
-            if rc != SUCCESS:
-                lib.gearman_client_free(c)
-                self._raise(rc)
+        lib.gearman_client_remove_servers(c)  # not the ones from GEARMAN_SERVERS
+        rc = lib.gearman_client_add_servers(c, spec)
+        if rc != SUCCESS:
+            lib.gearman_client_free(c)
+            self._raise(rc)
         lib.gearman_client_set_timeout(c, self._slice_ms())
         return c
 
-    def _known_anywhere(self, handle: bytes) -> Optional[bool]:
+    def _known_anywhere(self, handle: bytes, clock: Clock) -> Optional[bool]:
         """True if some server knows the job, False if every server that answered does not (and
-        at least one answered), None if none answered."""
-        status, _, _ = self._job_status_each(handle, PROBE_TIMEOUT_MS)
+        at least one answered), None if none answered. Each server gets at most
+        PROBE_TIMEOUT_MS, all of them together no more than the clock has left."""
+        status, _, _ = self._job_status_each(handle, clock, PROBE_TIMEOUT_MS)
         return None if status is None else status.is_known
 
-    def _probe_rc(self, call: Callable[[], int], limit_ms: int) -> int:
-        """Repeats a blocking probe call in slices (interruptible) while it times out, for up to
-        ``limit_ms`` (-1: forever); returns its last return code."""
+    def _probe_rc(self, call: Callable[[], int], clock: Clock, cap_ms: int = -1) -> int:
+        """Repeats a blocking probe call in slices (interruptible) while it times out, until the
+        clock runs out or ``cap_ms`` passed (-1: no cap); returns its last return code."""
         start = time.monotonic()
         while True:
             rc = int(call())
-            if rc != _TIMEOUT or (limit_ms > 0 and (time.monotonic() - start) * 1000 >= limit_ms):
+            if rc != _TIMEOUT or clock.expired():
+                return rc
+            if cap_ms > 0 and (time.monotonic() - start) * 1000 >= cap_ms:
                 return rc
 
-    def _probe_loop(self, call: Callable[[], int], c: Any) -> None:
-        """Repeats a blocking probe call in slices until it answers, honouring the timeout."""
-        rc = self._probe_rc(call, self._timeout)
-        if rc != SUCCESS:
-            self._raise(rc, c)
-
     def _status_each(
-        self, ask: Callable[[Any], Tuple[int, Optional[JobStatus]]], limit_ms: int
+        self, ask: Callable[[Any], Tuple[int, Optional[JobStatus]]], clock: Clock, cap_ms: int = -1
     ) -> Tuple[Optional[JobStatus], int, Optional[str]]:
-        """Asks each server in turn, the preferred one (the last added) first, on a throw-away
-        client of its own: a job lives on the one server it was submitted to, and a client with
-        every server asks only the preferred one. ``ask(c)`` returns (rc, status). Returns the
-        status of the first server that knows the job, else the unknown status of one that
-        answered, else None with the last error code and text."""
+        """Asks each server in the order given, on a throw-away client of its own: a job lives on
+        the one server it was submitted to, which the first available one normally is. ``ask(c)``
+        returns (rc, status). Returns the status of the first server that knows the job, else the
+        unknown status of one that answered, else None with the last error code and text."""
         answer: Optional[JobStatus] = None
         rc: int = lib.GEARMAN_NO_SERVERS
         text: Optional[str] = "no servers added"
-        for spec in self._server_specs[::-1]:
-            rc, status, text = self._ask_one(spec, ask, limit_ms)
+        for spec in self._servers.specs:
+            if clock.expired():
+                return answer, _TIMEOUT, f"no answer within {self._timeout} ms"
+            rc, status, text = self._ask_one(spec, ask, clock, cap_ms)
             if status is not None:
                 if status.is_known:
                     return status, rc, None
@@ -750,10 +831,11 @@ class Client:
         return answer, rc, text
 
     def _ask_one(
-        self, spec: bytes, ask: Callable[[Any], Tuple[int, Optional[JobStatus]]], limit_ms: int
+        self, spec: bytes, ask: Callable[[Any], Tuple[int, Optional[JobStatus]]], clock: Clock,
+        cap_ms: int,
     ) -> Tuple[int, Optional[JobStatus], Optional[str]]:
         """(rc, status or None, error text or None) of ``ask`` on a throw-away client of ``spec``."""
-        c = self._probe_client([spec])
+        c = self._probe_client(spec)
         try:
             found: List[JobStatus] = []
 
@@ -763,7 +845,7 @@ class Client:
                     found[:] = [status]
                 return r
 
-            rc = self._probe_rc(call, limit_ms)
+            rc = self._probe_rc(call, clock, cap_ms)
             if rc != SUCCESS:
                 return rc, None, error_text(c)
             return rc, found[0], None
@@ -771,7 +853,7 @@ class Client:
             lib.gearman_client_free(c)
 
     def _job_status_each(
-        self, handle: bytes, limit_ms: int
+        self, handle: bytes, clock: Clock, cap_ms: int = -1
     ) -> Tuple[Optional[JobStatus], int, Optional[str]]:
         def ask(c: Any) -> Tuple[int, Optional[JobStatus]]:
             known, running = ffi.new("bool *"), ffi.new("bool *")
@@ -781,21 +863,21 @@ class Client:
                 return rc, None
             return rc, JobStatus(bool(known[0]), bool(running[0]), int(num[0]), int(den[0]))
 
-        return self._status_each(ask, limit_ms)
+        return self._status_each(ask, clock, cap_ms)
 
     def job_status(self, job_handle: Union[str, bytes]) -> JobStatus:
         """``(is_known, is_running, numerator, denominator)`` of a job. With several servers each
-        is asked in turn (the preferred one first) until one knows the job; gearmand's handles
-        ("H:host:N") do not say which server made them, so two servers on the same host can both
-        know a handle: the first one asked answers. Raises for a missing or malformed handle, and
-        when no server could answer."""
+        is asked in the order given until one knows the job; gearmand's handles ("H:host:N") do
+        not say which server made them, so two servers on the same host can both know a handle:
+        the first one asked answers. Raises for a missing or malformed handle, and when no server
+        could answer (``GearmanTimeout`` when none did within the timeout)."""
         if job_handle is None:
             raise TypeError("job_status() needs a job handle")
         handle = _args.job_handle(job_handle)
         self._enter("job_status")
         try:
             self._need_servers()
-            status, rc, text = self._job_status_each(handle, self._timeout)
+            status, rc, text = self._job_status_each(handle, self._clock())
             if status is None:
                 self._raise(rc, message=text)
             return status
@@ -823,7 +905,7 @@ class Client:
                     int(lib.gearman_status_denominator(st)),
                 )
 
-            status, rc, text = self._status_each(ask, self._timeout)
+            status, rc, text = self._status_each(ask, self._clock())
             if status is None:
                 self._raise(rc, message=text)
             return status
@@ -831,18 +913,32 @@ class Client:
             self._lock.release()
 
     def echo(self, data: _args.Payload) -> None:
-        """Sends ECHO_REQ to every server and checks the echo (raises if a server is down)."""
+        """Sends ECHO_REQ to the first available server in the order given (the next ones while
+        it cannot be reached, like jobs) and checks the echo. Raises when no server answers
+        (``GearmanTimeout`` when none did within the timeout)."""
         w, n = _args.payload(data, "data")
         if n == 0:
             raise ValueError("echo() needs at least one byte")
         self._enter("echo")
         try:
             self._need_servers()
-            c = self._probe_client()
-            try:
-                self._probe_loop(lambda: lib.gearman_client_echo(c, w, n), c)
-            finally:
-                lib.gearman_client_free(c)
+            clock = self._clock()
+            rc, text = lib.GEARMAN_NO_SERVERS, "no servers added"
+            for spec in self._servers.candidates() or self._servers.specs:
+                c = self._probe_client(spec)
+                try:
+                    rc = self._probe_rc(functools.partial(lib.gearman_client_echo, c, w, n), clock)
+                    text = error_text(c) or text
+                finally:
+                    lib.gearman_client_free(c)
+                if rc == SUCCESS:
+                    self._servers.ok(spec)
+                    return
+                if rc in _CONNECTION_ERRORS:
+                    self._servers.failed(spec, refused=rc == lib.GEARMAN_COULD_NOT_CONNECT)
+                    continue
+                break  # an answer that is not the echo, or the timeout: not a server to skip
+            self._raise(rc, message=text)
         finally:
             self._lock.release()
 
@@ -851,8 +947,8 @@ class Client:
         ignore_job set until a worker would have taken it; job_status() still says it is known
         until then). A job a worker already runs is not stopped. Not in Gearman::XS.
 
-        Sent as gearmand's admin command ``cancel job`` to each server in turn (the preferred one
-        first) until one knows the handle, with the Client's timeout (2 s if none). libgearman's
+        Sent as gearmand's admin command ``cancel job`` to each server in the order given until
+        one knows the handle, within the Client's timeout (2 s per server if none). libgearman's
         own gearman_client_cancel_job() is not used: it sends WORK_FAIL, which gearmand 1.1.20
         refuses from a client (JOB_NOT_FOUND), and the job still runs. Raises GearmanError
         (GEARMAN_JOB_NOT_FOUND) when no server knows the handle, GearmanConnectionError when no
@@ -861,13 +957,15 @@ class Client:
         self._enter("cancel_job")
         try:
             self._need_servers()
-            seconds = (self._timeout if self._timeout > 0 else PROBE_TIMEOUT_MS) / 1000
+            clock = self._clock()
             answered = False
             unreachable: Optional[GearmanError] = None
-            for spec in self._server_specs[::-1]:
-                ((host, port),) = parse_servers(spec.decode("utf-8", "replace"))
+            for spec in self._servers.specs:
+                if clock.expired():
+                    self._raise(_TIMEOUT, message=f"no server answered within {self._timeout} ms")
+                host, port = split_spec(spec)
                 try:
-                    with Admin(host, port, seconds) as admin:
+                    with Admin(host, port, max(0.001, clock.limit(PROBE_TIMEOUT_MS / 1000))) as admin:
                         admin.cancel_job(handle)
                     return
                 except AdminError as exc:
@@ -883,17 +981,8 @@ class Client:
         finally:
             self._lock.release()
 
-    def _mark_down(self) -> None:
-        """After a submission failed on a connection error: finds the servers that refuse
-        connections and leaves them out of the job connections for DOWN_RETRY seconds (libgearman
-        1.1.20's run_tasks() does not fail over past a dead server by itself)."""
-        self._dirty = True
-        for spec in self._server_specs:
-            if not _reachable(spec):
-                self._down[spec] = time.monotonic() + DOWN_RETRY
-
     def _need_servers(self) -> None:
-        if not self._server_specs:
+        if not self._servers:
             self._raise(lib.GEARMAN_NO_SERVERS, message="no servers added")
 
     def wait(self) -> None:
@@ -902,7 +991,9 @@ class Client:
         self._enter("wait")
         try:
             c = self._c
-            self._probe_loop(lambda: lib.gearman_client_wait(c), c)
+            rc = self._probe_rc(lambda: lib.gearman_client_wait(c), self._clock())
+            if rc != SUCCESS:
+                self._raise(rc, c)
         finally:
             self._lock.release()
 
@@ -988,18 +1079,22 @@ class Client:
         self._enter("run_tasks")
         self._in_run = True
         self._resubmits = 0
+        self._retried_same = False
+        clock = self._nb_progress or Clock(self._timeout, self._events)
+        clock.timeout = self._timeout  # set_timeout() between non-blocking calls applies
         try:
             while True:
                 if not self._live:
                     if not self._pending:
                         self._nb_progress = None
                         return True
-                    c = self._ready()
+                    only, self._sticky = self._sticky, None
+                    c = self._ready(clock, only)
                     for task in self._next_round():
                         self._submit(c, task)
                     if not self._live:
                         continue
-                if not self._drive_live():
+                if not self._drive_live(clock):
                     return False
         finally:
             self._in_run = False
@@ -1074,19 +1169,21 @@ class Client:
             self._detach(task)
         self._finished = keep
 
-    def _drive_live(self) -> bool:
+    def _drive_live(self, clock: Clock) -> bool:
         """Runs the live tasks until none is left (True), or in non-blocking mode until libgearman
         would wait (False)."""
         c = self._c
         non_blocking = bool(self._options & lib.GEARMAN_CLIENT_NON_BLOCKING)
         if non_blocking:
             if self._nb_progress is None:
-                self._nb_progress = _Progress(self._events)
+                self._nb_progress = clock
             progress = self._nb_progress
         else:
-            progress = _Progress(self._events)
+            progress = clock
         while self._live:
             rc = lib.gearman_client_run_tasks(c)
+            if self._fd < 0:
+                self._fd = lib.gxs_cw_take()
             self._reap()
             entry_exc = take_entry_error()
             exc = self._pending_exc or entry_exc
@@ -1111,50 +1208,76 @@ class Client:
                     return not self._live
                 lib.gearman_client_wait(c)
             elif rc in _CONNECTION_ERRORS:
-                self._dirty = True
-                text = error_text(c)
-                for task in list(self._live.values()):
-                    if task._job_handle is None or (task._kind == STATUS and not task._is_known):
-                        # never acknowledged: submit again on a fresh C client
-                        lib.gearman_task_free(task._c)
-                        self._live.pop(id(task), None)
-                        self._detach(task)
-                        task._submitted = False
-                        self._pending.insert(0, task)
-                    else:
-                        r = lib.gearman_task_return(task._c)
-                        if r not in _NOT_DONE:
-                            self._finish(task, r)
-                self._reap()
-                if not self._live:
-                    self._error = text
-                    if self._pending:
-                        self._resubmits += 1
-                        if self._resubmits > len(self._server_specs) + 1:
-                            self._resubmits = 0
-                            self._raise(rc, message=text)
-                        self._mark_down()
+                if self._connection_lost(c, rc, progress):
                     return True
             elif rc not in (_TIMEOUT, _PAUSE):
                 self._raise(rc, c)
             self._watch(progress, c)
         return True
 
-    def _watch(self, progress: _Progress, c: Any) -> None:
+    def _connection_lost(self, c: Any, rc: int, clock: Clock) -> bool:
+        """run_tasks() on a connection error: acknowledged tasks end with what libgearman says;
+        unacknowledged ones are submitted again (pending) when they provably never reached the
+        server (the connect failed) or, once, to the same server (same unique: coalesced); else
+        they end with ``rc`` (they may be queued there). True when no task is left live."""
+        self._dirty = True
+        text = error_text(c)
+        self._error = text
+        spec = self._c_server
+        never_sent = rc == lib.GEARMAN_COULD_NOT_CONNECT or spec is None
+        same = False
+        if not never_sent and not self._retried_same and spec is not None:
+            same = reachable(spec, clock.limit(CONNECT_CHECK)) is True
+        again: List[Task] = []
+        for task in list(self._live.values()):
+            if task._job_handle is None or (task._kind == STATUS and not task._is_known):
+                if never_sent or same or task._kind == STATUS:
+                    lib.gearman_task_free(task._c)
+                    self._live.pop(id(task), None)
+                    self._detach(task)
+                    task._submitted = False
+                    again.append(task)
+                else:
+                    assert spec is not None
+                    self._finish(task, rc)
+                    self._error = _maybe_queued(spec, text)
+            else:
+                r = lib.gearman_task_return(task._c)
+                if r not in _NOT_DONE:
+                    self._finish(task, r)
+        self._pending[:0] = again
+        self._reap()
+        if self._live:
+            return False
+        if again:
+            self._resubmits += 1
+            if self._resubmits > 2 * len(self._servers) + 2:
+                self._resubmits = 0
+                self._raise(rc, message=text)
+            if never_sent:
+                self._server_failed(rc)
+            elif same:
+                self._retried_same = True
+                self._sticky = spec
+        if not never_sent and not same and spec is not None:
+            self._servers.failed(spec, refused=False)
+        return True
+
+    def _watch(self, progress: Clock, c: Any) -> None:
         """After a slice without the end: raises GearmanTimeout, or runs a due idle check."""
-        outcome = progress.step(self._events, self._timeout)
-        if outcome == _TIMED_OUT:
+        outcome = progress.step(self._events)
+        if outcome == TIMED_OUT:
             self._nb_progress = None
             self._raise(_TIMEOUT, message=f"no progress within {self._timeout} ms")
-        if outcome == _CHECK:
-            self._check_idle(c)
+        if outcome == CHECK:
+            self._check_idle(c, progress)
 
-    def _check_idle(self, c: Any) -> None:
+    def _check_idle(self, c: Any, clock: Clock) -> None:
         lost = []
         for task in list(self._live.values()):
             if task._kind >= BACKGROUND or task._job_handle is None:
                 continue
-            if self._known_anywhere(task._job_handle.encode()) is False:
+            if self._known_anywhere(task._job_handle.encode(), clock) is False:
                 lost.append(task)
         if not lost:
             return
@@ -1214,8 +1337,17 @@ class Client:
         return SUCCESS
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else f"servers={[s.decode() for s in self._server_specs]}"
+        state = "closed" if self._closed else f"servers={[s.decode() for s in self._servers.specs]}"
         return f"<Client {state}>"
+
+
+def _maybe_queued(spec: bytes, why: Optional[str]) -> str:
+    return (
+        f"the connection to {spec.decode('utf-8', 'replace')} was lost after the job was sent and "
+        f"before the server acknowledged it ({why or 'no answer'}): it may have been queued there, so "
+        "it was not sent to another server (it could run twice); submit it again with the same "
+        "unique to let the server coalesce it"
+    )
 
 
 _LOST_JOB = (
@@ -1224,12 +1356,6 @@ _LOST_JOB = (
 )
 
 
-def _reachable(spec: bytes) -> bool:
-    host, _, port = spec.decode("utf-8", "replace").rpartition(":")
-    if not host or not port.isdigit():
-        host, port = spec.decode("utf-8", "replace"), str(lib.GEARMAN_DEFAULT_TCP_PORT)
-    try:
-        with socket.create_connection((host, int(port) or lib.GEARMAN_DEFAULT_TCP_PORT), timeout=0.5):
-            return True
-    except OSError:
-        return False
+def _spec(one: bytes) -> bytes:
+    """``b"host"`` or ``b"host:port"`` as ``b"host:port"`` (the key of a server)."""
+    return join_spec(*split_spec(one))

@@ -1,0 +1,46 @@
+"""The worker process of the failover tests: ``python failover_worker.py SERVERS TAG LOG``.
+
+Serves ``fo_where`` on SERVERS (usually one server, so that its TAG names the server a job came
+from): each job appends ``TAG WORKLOAD`` as one line to LOG (O_APPEND: lines of several workers do
+not mix) and returns TAG. ``fo_slow`` does the same after sleeping 0.2 s. Works until SIGTERM or
+until the test process dies; reconnects to a restarted server by itself (``Worker.run()``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+
+from gearman_xs import Job, Worker
+
+
+def main() -> None:
+    servers, tag, log = sys.argv[1], sys.argv[2].encode(), sys.argv[3]
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+    def where(job: Job) -> bytes:
+        os.write(fd, tag + b" " + job.workload() + b"\n")
+        return tag
+
+    def slow(job: Job) -> bytes:
+        time.sleep(0.2)
+        return where(job)
+
+    with Worker() as worker:
+        worker.add_servers(servers)
+        worker.add_function("fo_where", 0, where)
+        worker.add_function("fo_slow", 0, slow)
+
+        def stop_when_orphaned() -> None:
+            while os.getppid() != 1:
+                time.sleep(0.5)
+            worker.stop()
+
+        threading.Thread(target=stop_when_orphaned, daemon=True).start()
+        worker.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,347 @@
+"""Servers in the order given, failover and return, no job run twice (issue 16, issue 11 items 1, 4).
+
+Every test runs real gearmands. Which server took a job is read two ways: from the server's own admin
+``status`` (queued background jobs, no worker running), and from tagged workers (failover_worker.py):
+one worker process per server, connected to that server only, returns and logs its server's tag, so
+``do()``'s result names the server, and the log counts how often each workload ran (duplicates and
+lost jobs).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Tuple
+
+import pytest
+
+from gearman_xs import Client, GearmanConnectionError
+from gearman_xs._servers import RETRY_MAX
+from gearman_xs.testing import Gearmand
+
+WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "failover_worker.py")
+#: Time allowed beyond the documented retry time for a restarted server to get jobs back: the
+#: client's next submission after the pause, on a loaded machine.
+SLACK = 3.0
+
+
+def status(server: Gearmand) -> Dict[str, Tuple[int, int, int]]:
+    """The server's admin ``status``: function -> (queued, running, workers)."""
+    out: Dict[str, Tuple[int, int, int]] = {}
+    for line in server.admin("status").splitlines():
+        f = line.split("\t")
+        if len(f) == 4:
+            out[f[0]] = (int(f[1]), int(f[2]), int(f[3]))
+    return out
+
+
+def queued(server: Gearmand, function: str = "fo_where") -> int:
+    return status(server).get(function, (0, 0, 0))[0]
+
+
+def wait_until(predicate, timeout: float = 15.0, what: str = "condition") -> float:  # type: ignore[no-untyped-def]
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+    return time.monotonic() - start
+
+
+class Workers:
+    """Tagged worker processes (one per server) writing to one log."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.log = tmp_path / "runs.log"
+        self.log.touch()
+        self.procs: List[subprocess.Popen[bytes]] = []
+
+    def start(self, tag: str, server: Gearmand) -> None:
+        self.procs.append(subprocess.Popen([sys.executable, WORKER, server.servers, tag, str(self.log)],
+                                           stdout=subprocess.DEVNULL))
+        self.wait_registered(server)
+
+    @staticmethod
+    def wait_registered(server: Gearmand) -> None:
+        wait_until(lambda: status(server).get("fo_where", (0, 0, 0))[2] >= 1, what=f"a worker on {server}")
+
+    def runs(self) -> List[Tuple[str, str]]:
+        """(tag, workload) of every job run so far, in order."""
+        lines = self.log.read_text().splitlines()
+        return [tuple(line.split(" ", 1)) for line in lines]  # type: ignore[misc]
+
+    def counts(self) -> Counter[str]:
+        return Counter(workload for _, workload in self.runs())
+
+    def close(self) -> None:
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            p.wait(10)
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def back_to(client: Client, server_tag: bytes, prefix: str, limit: float) -> Tuple[float, List[bytes]]:
+    """do() until a job runs on ``server_tag``; returns the seconds it took and every result."""
+    start = time.monotonic()
+    got: List[bytes] = []
+    while time.monotonic() - start < limit:
+        got.append(client.do("fo_where", f"{prefix}-{len(got)}"))
+        if got[-1] == server_tag:
+            return time.monotonic() - start, got
+        time.sleep(0.02)
+    raise AssertionError(f"jobs did not come back to {server_tag!r} within {limit} s: {got[-5:]}")
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[Workers]:
+    with Workers(tmp_path) as w:
+        yield w
+
+
+# -- the order given ------------------------------------------------------------------------------------
+
+
+def test_add_servers_order_do(workers: Workers) -> None:
+    with Gearmand() as a, Gearmand() as b:
+        workers.start("A", a)
+        workers.start("B", b)
+        with Client() as c:
+            c.add_servers(f"{a.servers},{b.servers}")
+            c.set_timeout(10000)
+            assert [c.do("fo_where", f"before-{i}") for i in range(20)] == [b"A"] * 20
+            a.kill()
+            assert [c.do("fo_where", f"during-{i}") for i in range(20)] == [b"B"] * 20
+            a.start()
+            _, between = back_to(c, b"A", "after", RETRY_MAX + SLACK)
+            assert set(between[:-1]) <= {b"B"}
+            assert [c.do("fo_where", f"back-{i}") for i in range(20)] == [b"A"] * 20
+        counts = workers.counts()
+        assert len(counts) == 60 + len(between) and set(counts.values()) == {1}
+
+
+def test_add_server_calls_and_env_order(workers: Workers, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Gearmand() as a, Gearmand() as b:
+        workers.start("A", a)
+        workers.start("B", b)
+        with Client() as c:
+            c.add_server("127.0.0.1", a.port)
+            c.add_server("127.0.0.1", b.port)
+            assert {c.do("fo_where", f"calls-{i}") for i in range(5)} == {b"A"}
+        for order, tag in (((a, b), b"A"), ((b, a), b"B")):
+            monkeypatch.setenv("GEARMAN_SERVERS", ",".join(s.servers for s in order))
+            with Client() as c:
+                assert {c.do("fo_where", f"env-{tag!r}-{i}") for i in range(5)} == {tag}
+        monkeypatch.delenv("GEARMAN_SERVERS")
+    assert set(workers.counts().values()) == {1}
+
+
+def test_background_jobs_per_server_by_admin_status(tmp_path: Path, workers: Workers) -> None:
+    # No worker while submitting: each server's admin status says where every job went. A keeps
+    # its queue in SQLite, so that its jobs survive the SIGKILL and nothing may be missing at the end.
+    db = str(tmp_path / "a.sqlite")
+    with Gearmand(["-q", "libsqlite3", "--libsqlite3-db", db]) as a, Gearmand() as b:
+        with Client() as c:
+            c.add_servers(f"{a.servers},{b.servers}")
+            c.set_timeout(10000)
+            handles = [c.do_background("fo_where", f"bg-before-{i}") for i in range(10)]
+            assert (queued(a), queued(b)) == (10, 0)
+            a.kill()
+            handles += [c.do_background("fo_where", f"bg-during-{i}") for i in range(10)]
+            assert queued(b) == 10
+            a.start()
+            assert queued(a) == 10  # kept in SQLite
+            start, n = time.monotonic(), 0
+            while queued(a) == 10:
+                assert time.monotonic() - start < RETRY_MAX + SLACK, "A did not get jobs back"
+                handles.append(c.do_background("fo_where", f"bg-after-{n}"))
+                n += 1
+                time.sleep(0.02)
+            assert (queued(a), queued(b)) == (11, 10 + n - 1)
+            handles += [c.do_background("fo_where", f"bg-back-{i}") for i in range(10)]
+            assert (queued(a), queued(b)) == (21, 10 + n - 1)
+        # (no handle check for uniqueness: both servers count from H:host:1)
+        assert len(handles) == 30 + n and all(h.startswith("H:") for h in handles)
+        workers.start("A", a)
+        workers.start("B", b)
+        wait_until(lambda: sum(workers.counts().values()) >= len(handles), what="every job to run")
+        time.sleep(0.3)  # a duplicate would show up now
+        counts = workers.counts()
+        assert len(counts) == len(handles) and set(counts.values()) == {1}
+        assert {t for t, w in workers.runs() if w.startswith(("bg-before", "bg-back"))} == {"A"}
+        assert {t for t, w in workers.runs() if w.startswith("bg-during")} == {"B"}
+
+
+def test_run_tasks_follows_the_order(workers: Workers) -> None:
+    with Gearmand() as a, Gearmand() as b:
+        workers.start("A", a)
+        workers.start("B", b)
+        with Client() as c:
+            c.add_servers(f"{a.servers},{b.servers}")
+            c.set_timeout(10000)
+
+            def batch(name: str, background: bool = False) -> List[bytes]:
+                add = c.add_task_background if background else c.add_task
+                tasks = [add("fo_where", f"{name}-{i}") for i in range(5)]
+                assert c.run_tasks() is True
+                assert all(t.returncode() == 0 for t in tasks), [t.returncode() for t in tasks]
+                return [t.data() for t in tasks]
+
+            assert batch("t-before") == [b"A"] * 5
+            a.kill()
+            assert batch("t-during") == [b"B"] * 5
+            batch("t-during-bg", background=True)
+            a.start()
+            Workers.wait_registered(a)
+            start = time.monotonic()
+            while batch(f"t-after-{time.monotonic()}") != [b"A"] * 5:
+                assert time.monotonic() - start < RETRY_MAX + SLACK
+                time.sleep(0.05)
+        wait_until(lambda: sum(1 for _, w in workers.runs() if w.startswith("t-during-bg")) >= 5)
+        time.sleep(0.3)
+        counts = workers.counts()
+        assert set(counts.values()) == {1}
+        assert {t for t, w in workers.runs() if w.startswith("t-during-bg")} == {"B"}
+
+
+def test_three_servers_first_available(workers: Workers) -> None:
+    with Gearmand() as a, Gearmand() as b, Gearmand() as cc:
+        for tag, server in (("A", a), ("B", b), ("C", cc)):
+            workers.start(tag, server)
+        with Client() as c:
+            c.add_servers(",".join(s.servers for s in (a, b, cc)))
+            c.set_timeout(10000)
+            assert {c.do("fo_where", f"3-a-{i}") for i in range(5)} == {b"A"}
+            a.kill()
+            assert [c.do("fo_where", f"3-b-{i}") for i in range(5)] == [b"B"] * 5
+            b.kill()
+            assert [c.do("fo_where", f"3-c-{i}") for i in range(5)] == [b"C"] * 5
+            b.start()
+            back_to(c, b"B", "3-back-b", RETRY_MAX + SLACK)
+            assert {c.do("fo_where", f"3-b2-{i}") for i in range(5)} == {b"B"}
+            a.start()
+            back_to(c, b"A", "3-back-a", RETRY_MAX + SLACK)
+            assert {c.do("fo_where", f"3-a2-{i}") for i in range(5)} == {b"A"}
+    assert set(workers.counts().values()) == {1}
+
+
+def test_job_status_echo_cancel_follow_the_order() -> None:
+    with Gearmand() as a, Gearmand() as b, Client() as c:
+        c.add_servers(f"{a.servers},{b.servers}")
+        h = c.do_background("fo_nobody", "x", "status-order-1")
+        assert (queued(a, "fo_nobody"), queued(b, "fo_nobody")) == (1, 0)
+        assert c.job_status(h).is_known
+        c.echo("ping")
+        c.cancel_job(h)
+        a.kill()
+        c.echo("ping")  # B answers
+        h2 = c.do_background("fo_nobody", "y", "status-order-2")
+        assert queued(b, "fo_nobody") == 1
+        assert c.job_status(h2).is_known
+        assert c.job_status_by_unique("status-order-2").is_known
+
+
+# -- issue 11 item 1: a job never runs twice when the preferred server dies ------------------------------
+
+
+@pytest.mark.parametrize("kind", ["do_background", "do"])
+def test_idle_server_death_never_runs_a_job_twice(kind: str, workers: Workers) -> None:
+    """The preferred server dies while the Client is idle; the next job goes to the other
+    server exactly once (it used to run twice in 17 of 20 cycles)."""
+    with Gearmand() as a, Gearmand() as b:
+        workers.start("B", b)
+        for cycle in range(10):
+            with Client() as c:
+                c.add_servers(f"{a.servers},{b.servers}")
+                c.set_timeout(10000)
+                c.do_background("fo_warm", "warm")  # goes to A (no worker there, lost with it)
+                assert queued(a, "fo_warm") == 1
+                a.kill()
+                if kind == "do":
+                    assert c.do("fo_where", f"idle-{cycle}") == b"B"
+                else:
+                    assert c.do_background("fo_where", f"idle-{cycle}")
+            a.start()
+        wait_until(lambda: len(workers.counts()) >= 10, what="every job to run")
+        time.sleep(0.3)
+        assert workers.counts() == Counter({f"idle-{i}": 1 for i in range(10)})
+
+
+def _submit_while_killing(
+    client: Client, victim: Gearmand, kind: str, total: int, kill_at: int
+) -> Tuple[List[Optional[str]], List[str]]:
+    """Submits ``total`` jobs; a thread SIGKILLs ``victim`` once ``kill_at`` were submitted (while
+    the next ones are in flight). Returns per job its result/handle or None if it raised, and the
+    messages of what raised."""
+    results: List[Optional[str]] = []
+    errors: List[str] = []
+    go = threading.Event()
+    killer = threading.Thread(target=lambda: (go.wait(30), victim.kill()), daemon=True)
+    killer.start()
+    submit = client.do if kind == "do" else client.do_background
+    for i in range(total):
+        if i == kill_at:
+            go.set()
+        try:
+            r = submit("fo_where", f"mid-{i}")
+            results.append(r.decode() if isinstance(r, bytes) else r)
+        except GearmanConnectionError as exc:
+            results.append(None)
+            errors.append(str(exc))
+    killer.join(30)
+    return results, errors
+
+
+def test_preferred_server_killed_mid_run_foreground(workers: Workers) -> None:
+    total = 1000
+    with Gearmand() as a, Gearmand() as b:
+        workers.start("A", a)
+        workers.start("B", b)
+        with Client() as c:
+            c.add_servers(f"{a.servers},{b.servers}")
+            c.set_timeout(10000)
+            results, errors = _submit_while_killing(c, a, "do", total, total // 2)
+    counts = workers.counts()
+    runs = {w: t for t, w in workers.runs()}
+    assert max(counts.values()) == 1, "a job ran twice"
+    for i, r in enumerate(results):
+        if r is not None:  # returned: ran exactly once, where its result says
+            assert counts[f"mid-{i}"] == 1 and runs[f"mid-{i}"] == r
+    # only the job(s) in flight on A when it died may raise; none was lost silently
+    assert len(errors) <= 2, errors
+    assert results[: total // 2] == ["A"] * (total // 2)
+    assert results[-100:] == ["B"] * 100
+
+
+def test_preferred_server_killed_mid_run_background(tmp_path: Path, workers: Workers) -> None:
+    # A keeps its queue in SQLite and the workers start after the run: every job that got a handle
+    # must run exactly once, and a job that raised may have run at most once.
+    total = 1000
+    db = str(tmp_path / "a.sqlite")
+    with Gearmand(["-q", "libsqlite3", "--libsqlite3-db", db]) as a, Gearmand() as b:
+        with Client() as c:
+            c.add_servers(f"{a.servers},{b.servers}")
+            c.set_timeout(10000)
+            results, errors = _submit_while_killing(c, a, "do_background", total, total // 2)
+        a.start()
+        workers.start("A", a)
+        workers.start("B", b)
+        handled = [i for i, r in enumerate(results) if r is not None]
+        wait_until(lambda: sum(workers.counts().values()) >= len(handled), what="every job to run")
+        time.sleep(0.5)
+    counts = workers.counts()
+    assert max(counts.values()) == 1, "a job ran twice"
+    assert all(counts[f"mid-{i}"] == 1 for i in handled), "a job with a handle was lost"
+    assert len(errors) <= 2, errors
+    assert len(handled) >= total - 2
+
