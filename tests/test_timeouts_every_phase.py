@@ -47,6 +47,7 @@ class SilentServer:
         self.listener.settimeout(0.1)
         self.servers = f"127.0.0.1:{self.listener.getsockname()[1]}"
         self.conns: List[socket.socket] = []
+        self.serving: List[threading.Thread] = []
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -60,7 +61,9 @@ class SilentServer:
             except OSError:
                 return
             self.conns.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self.serving.append(t)
+            t.start()
 
     def _serve(self, conn: socket.socket) -> None:
         conn.settimeout(0.1)
@@ -85,8 +88,10 @@ class SilentServer:
 
     def close(self) -> None:
         self.stop.set()
-        self.listener.close()
         self.thread.join(5)
+        self.listener.close()
+        for t in self.serving:
+            t.join(5)
         for c in self.conns:
             c.close()
 
