@@ -16,41 +16,23 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 import pytest
+from support.polling import function_status, wait_for_workers, wait_until
 
 from gearman_xs import Client, GearmanConnectionError
 from gearman_xs._servers import RETRY_MAX
 from gearman_xs.testing import Gearmand
 
-WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "failover_worker.py")
+WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "support", "failover_worker.py")
 #: Time allowed beyond the documented retry time for a restarted server to get jobs back: the
 #: client's next submission after the pause, on a loaded machine.
 SLACK = 3.0
 
 
-def status(server: Gearmand) -> Dict[str, Tuple[int, int, int]]:
-    """The server's admin ``status``: function -> (queued, running, workers)."""
-    out: Dict[str, Tuple[int, int, int]] = {}
-    for line in server.admin("status").splitlines():
-        f = line.split("\t")
-        if len(f) == 4:
-            out[f[0]] = (int(f[1]), int(f[2]), int(f[3]))
-    return out
-
-
 def queued(server: Gearmand, function: str = "fo_where") -> int:
-    return status(server).get(function, (0, 0, 0))[0]
-
-
-def wait_until(predicate, timeout: float = 15.0, what: str = "condition") -> float:  # type: ignore[no-untyped-def]
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-    return time.monotonic() - start
+    return function_status(server).get(function, (0, 0, 0))[0]
 
 
 class Workers:
@@ -68,7 +50,7 @@ class Workers:
 
     @staticmethod
     def wait_registered(server: Gearmand) -> None:
-        wait_until(lambda: status(server).get("fo_where", (0, 0, 0))[2] >= 1, what=f"a worker on {server}")
+        wait_for_workers(server, ["fo_where"])
 
     def runs(self) -> List[Tuple[str, str]]:
         """(tag, workload) of every job run so far, in order."""

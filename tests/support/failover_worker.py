@@ -1,4 +1,4 @@
-"""The worker process of the failover tests: ``python failover_worker.py SERVERS TAG LOG``.
+"""The worker process of tests/test_failover.py: ``python failover_worker.py SERVERS TAG LOG``.
 
 Serves ``fo_where`` on SERVERS (usually one server, so that its TAG names the server a job came
 from): each job appends ``TAG WORKLOAD`` as one line to LOG (O_APPEND: lines of several workers do
