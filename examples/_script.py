@@ -5,8 +5,9 @@ directory first on ``sys.path``, so this works from any working directory).
 
 - ``getopts(spec, ...)``: Getopt::Std's ``getopts("h:p:t:", \\%opts)`` on argparse: one letter per
   option, ``:`` after a letter that takes a value. ``-h`` is the job server host (there is no
-  ``--help``); every other option with a value is an integer. A bad option prints argparse's
-  complaint to stderr and the script's usage text to stdout, like a missing ``<string>``.
+  ``--help``); ``-p`` is the port as given, a string of digits that add_server() takes as Perl's
+  does; every other option with a value is an integer. A bad option prints argparse's complaint to
+  stderr and the script's usage text to stdout, like a missing ``<string>``.
 - ``add_server(...)``: ``add_server(host, port)`` with the options' host and port, printing the
   error on failure.
 - ``write_line(...)``: prints bytes unchanged, as Perl prints byte strings.
@@ -48,6 +49,13 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(message)
 
 
+def _digits(text: str) -> str:
+    """``-p``: a string of digits, passed to add_server() as it is (add_server checks the range)."""
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"port must be a string of digits, not {text!r}")
+    return text
+
+
 def usage(synopsis: str, lines: Sequence[str]) -> None:
     """Prints the Perl script's usage text to stdout: an empty line, ``usage: $0 SYNOPSIS``, then
     each of ``lines`` after a tab."""
@@ -67,8 +75,9 @@ def getopts(
     usage text for a bad option or, with ``string``, a missing ``<string>``.
 
     The result has one attribute per option, named by ``OPTION_NAMES`` (the host defaults to
-    ``""``, the other values to 0, the flags to False), and ``args``: the arguments after the
-    options, a leading ``--`` removed (with ``string``, ``args[0]`` is the string).
+    ``""``, the port to ``"0"``, the other values to 0, the flags to False), and ``args``: the
+    arguments after the options, a leading ``--`` removed (with ``string``, ``args[0]`` is the
+    string).
     """
     parser = _Parser(add_help=False)
     for i, letter in enumerate(spec):
@@ -79,6 +88,8 @@ def getopts(
             parser.add_argument(f"-{letter}", dest=dest, action="store_true")
         elif letter == "h":
             parser.add_argument("-h", dest=dest, default="")
+        elif letter == "p":
+            parser.add_argument("-p", dest=dest, type=_digits, default="0")
         else:
             parser.add_argument(f"-{letter}", dest=dest, type=int, default=0)
     parser.add_argument("args", nargs=argparse.REMAINDER)

@@ -88,12 +88,21 @@ def optional_host(host: Optional[Union[str, bytes]]) -> Any:
 
 
 def port(value: Any) -> int:
-    """A TCP port for add_server(): 0 means libgearman's default, 4730."""
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"port must be an int, not {type(value).__name__}")
-    if not 0 <= value <= 65535:
-        raise ValueError(f"port must be between 0 and 65535, not {value}")
-    return value
+    """A TCP port for add_server(): an int, or a str of ASCII digits (as read from a config file
+    or a command line; Perl numifies ``'4730'``). 0 means libgearman's default, 4730."""
+    if isinstance(value, str):
+        if not (value.isascii() and value.isdigit()):
+            raise ValueError(
+                f"port must be a number from 0 to 65535 (an int or a string of digits), not {value!r}"
+            )
+        number = int(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = int(value)
+    else:
+        raise TypeError(f"port must be an int or a string of digits, not {type(value).__name__}")
+    if not 0 <= number <= 65535:
+        raise ValueError(f"port must be between 0 and 65535, not {value!r}")
+    return number
 
 
 def int_arg(value: Any, what: str, low: int, high: int) -> int:

@@ -19,6 +19,7 @@ import time
 from datetime import datetime
 from typing import IO, Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple, Union
 
+from . import _args
 from ._libgearman import lib
 from .admin import (
     DEFAULT_PORT,
@@ -48,12 +49,20 @@ class UsageError(Exception):
 # -- argument parsing ---------------------------------------------------------------------------------------
 
 
+def _port(text: str) -> int:
+    """-p/--port: digits only, 0 to 65535 (0: the default port), as Worker/Client.add_server()."""
+    try:
+        return _args.port(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _common() -> argparse.ArgumentParser:
     """Options accepted both before and after the command (SUPPRESS: unset ones stay unset)."""
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     group = common.add_argument_group("server and output options")
     group.add_argument("-h", "--host", help="server host (default localhost; -h is not help, use --help)")
-    group.add_argument("-p", "--port", type=int, help=f"server port (default {DEFAULT_PORT})")
+    group.add_argument("-p", "--port", type=_port, help=f"server port (default {DEFAULT_PORT})")
     group.add_argument("--servers", help="several servers, 'h:p,h2:p2' (default $GEARMAN_SERVERS)")
     group.add_argument("--timeout", type=float, metavar="SECONDS",
                        help=f"bound for each server command (default {DEFAULT_TIMEOUT:g})")
@@ -124,7 +133,7 @@ def resolve_servers(args: argparse.Namespace, environ: Optional[Dict[str, str]] 
         h = host or "localhost"
         if ":" in h and not h.startswith("["):
             h = f"[{h}]"
-        return f"{h}:{port if port is not None else DEFAULT_PORT}"
+        return f"{h}:{port or DEFAULT_PORT}"
     return env.get("GEARMAN_SERVERS") or f"localhost:{DEFAULT_PORT}"
 
 

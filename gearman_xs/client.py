@@ -308,7 +308,7 @@ class Client:
     ) -> NoReturn:
         text = message or (error_text(source) if source is not None else None)
         err = error_for(rc, text, exception)
-        self._error = str(err)
+        self._error = err.message  # libgearman's bare text, as Worker.error() and Gearman::XS give
         raise err
 
     def close(self) -> None:
@@ -345,8 +345,9 @@ class Client:
 
     # -- servers -------------------------------------------------------------------------------
 
-    def add_server(self, host: Optional[Union[str, bytes]] = None, port: int = 0) -> None:
-        """Adds one job server. ``host`` None or "" means localhost, ``port`` 0 means 4730. The
+    def add_server(self, host: Optional[Union[str, bytes]] = None, port: Union[int, str] = 0) -> None:
+        """Adds one job server. ``host`` None or "" means localhost, ``port`` (an int or a string of
+        digits, like ``"4730"`` from a config file) 0 means 4730. The
         host is resolved now (``GearmanConnectionError`` GEARMAN_GETADDRINFO if it cannot be).
         Several servers are used in the order added: every job goes to the first one that is
         available, the next ones take over only while it is not (libgearman and Gearman::XS
@@ -508,7 +509,9 @@ class Client:
             self._lock.release()
 
     def error(self) -> Optional[str]:
-        """The message of the last failure raised by this Client, or None before any."""
+        """The text of the last failure raised by this Client (the exception's ``message``:
+        libgearman's error text, as Gearman::XS ``error()`` and ``Worker.error()`` give it, without
+        the ``GEARMAN_NAME: `` prefix of ``str()``), or None before any."""
         return self._error
 
     # -- callbacks -----------------------------------------------------------------------------
@@ -970,7 +973,7 @@ class Client:
                     return
                 except AdminError as exc:
                     if exc.server_code != "UNKNOWN_JOB":
-                        self._error = str(exc)
+                        self._error = exc.message
                         raise
                     answered = True
                 except GearmanError as exc:  # could not connect, timeout

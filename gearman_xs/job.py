@@ -35,10 +35,11 @@ class Job:
     """A job being worked on. Not created directly: see ``Worker.add_function()`` and
     ``Worker.grab_job()``."""
 
-    __slots__ = ("__weakref__", "_finished", "_owner", "_ptr", "_wl", "_wl_size", "_worker")
+    __slots__ = ("__weakref__", "_failed", "_finished", "_owner", "_ptr", "_wl", "_wl_size", "_worker")
 
     _ptr: Any
     _finished: bool
+    _failed: bool  # finished by send_fail() or send_exception()
     _worker: Optional[Worker]
     _owner: Any
     _wl: Any  # the workload (char *, owned by libgearman's job) and its size
@@ -55,7 +56,7 @@ class Job:
         job._ptr = ptr
         job._wl = workload
         job._wl_size = workload_size
-        job._finished = False
+        job._finished = job._failed = False
         job._worker = None
         job._owner = None
         return job
@@ -68,7 +69,7 @@ class Job:
         job._ptr = ptr
         job._wl = ffi.cast("char *", lib.gearman_job_workload(ptr))
         job._wl_size = int(lib.gearman_job_workload_size(ptr))
-        job._finished = False
+        job._finished = job._failed = False
         job._worker = worker
         job._owner = owner
         return job
@@ -147,6 +148,7 @@ class Job:
         """Sends WORK_FAIL. Terminal, like send_complete()."""
         ptr = self._p()
         self._send(lib.gearman_job_send_fail(ptr), ptr)
+        self._failed = self._failed or not self._finished
         self._finished = True
 
     def send_exception(self, data: _args.Payload) -> None:
@@ -160,6 +162,7 @@ class Job:
             raise ValueError("exception data must not be empty")
         ptr = self._p()
         self._send(lib.gearman_job_send_exception(ptr, buf, size), ptr)
+        self._failed = self._failed or not self._finished
         self._finished = True
 
     # -- grabbed jobs ----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ Beyond Gearman::XS, a Worker:
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import signal
@@ -87,9 +88,47 @@ class _Function:
     def __init__(self, worker: Worker, name: bytes, fn: WorkerFunction, context: Any) -> None:
         self.worker = worker
         self.name = name
+        self.set(fn, context)
+
+    def set(self, fn: WorkerFunction, context: Any) -> None:
+        """Decided once, here: ``fn(job, context)`` when a context is given, unless ``fn`` takes
+        exactly one positional parameter (a literal port of Perl's ``sub f { my $job = shift; ...}``
+        registered with a context): then ``fn(job)``."""
         self.fn = fn
         self.context = context
-        self.pass_context = context is not None
+        self.pass_context = context is not None and not _takes_one_positional(fn)
+
+
+def _takes_one_positional(fn: WorkerFunction) -> bool:
+    """True when ``fn`` accepts exactly one positional argument: one positional parameter (with or
+    without a default) and no ``*args``; keyword-only parameters do not count. Bound methods,
+    partials, callable objects and decorated functions (``__wrapped__``) are judged by what they
+    accept; a callable without an inspectable signature (some builtins) counts as False."""
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = 0
+    for p in parameters:
+        if p.kind is p.VAR_POSITIONAL:
+            return False
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            positional += 1
+    return positional == 1
+
+
+def _number_text(value: Union[int, float]) -> bytes:
+    """An int or float result as Perl prints a number: ints in full, floats with 15 significant
+    digits (``%.15g``: 1.5 -> 1.5, 8.0 -> 8, 0.1 + 0.2 -> 0.3, 1e20 -> 1e+20), Inf, -Inf, NaN,
+    and -0.0 as 0. Raises ValueError for an int too long to convert (``sys.set_int_max_str_digits``)."""
+    if isinstance(value, int):
+        return b"%d" % value
+    if math.isfinite(value):
+        text = b"%.15g" % value
+        return b"0" if text == b"-0" else text
+    if math.isnan(value):
+        return b"NaN"
+    return b"Inf" if value > 0 else b"-Inf"
 
 
 class _LogTarget:
@@ -159,6 +198,7 @@ class Worker:
         self._pending: Optional[BaseException] = None
         self._in_call = False
         self._calls = 0
+        self._job_failed = False  # last_job_failed
         self._slicing = False
         self._timeout = -1  # the user's view: timeout() / set_timeout()
         self._timeout_return = False
@@ -218,9 +258,9 @@ class Worker:
 
     # -- servers ---------------------------------------------------------------------------------
 
-    def add_server(self, host: Optional[Union[str, bytes]] = None, port: int = 0) -> None:
-        """Adds a job server; ``host`` None means localhost and ``port`` 0 means 4730. Nothing
-        is connected until the worker works."""
+    def add_server(self, host: Optional[Union[str, bytes]] = None, port: Union[int, str] = 0) -> None:
+        """Adds a job server; ``host`` None means localhost and ``port`` (an int or a string of
+        digits) 0 means 4730. Nothing is connected until the worker works."""
         h = _args.optional_host(host)
         p = _args.port(port)
         ptr = self._acquire()
@@ -413,10 +453,16 @@ class Worker:
         context: Any = None,
     ) -> None:
         """Registers ``function`` for ``function_name``; ``timeout`` is the server-side
-        CAN_DO_TIMEOUT in seconds (0: none). work() calls ``function(job)``, or
-        ``function(job, context)`` when a context is given. Its return value is the result:
-        bytes, bytearray, memoryview, str (UTF-8) or None (empty). Any other type fails the job.
-        Adding a name again replaces its function and context."""
+        CAN_DO_TIMEOUT in seconds (0: none). work() calls ``function(job, context)`` when a
+        context (not None) is given, as Gearman::XS calls ``$code->($job, $context)``, and
+        ``function(job)`` otherwise, or whatever the context when ``function`` takes exactly one
+        positional parameter (decided here, from its signature: see docs/porting.md).
+
+        Its return value is the result: bytes, bytearray, memoryview, str (UTF-8), None (empty),
+        or an int or float, sent as the decimal text Perl would print (``3`` -> ``b"3"``,
+        ``1.5`` -> ``b"1.5"``, ``0.1 + 0.2`` -> ``b"0.3"``: 15 significant digits). Any other
+        type (bool included) fails the job with a logged error. Adding a name again replaces its
+        function and context."""
         name = _args.function_name(function_name)
         t = _args.int_arg(timeout, "timeout", 0, _UINT32_MAX)
         if not callable(function):
@@ -425,8 +471,7 @@ class Worker:
         try:
             existing = self._functions.get(name)
             if existing is not None and lib.gearman_worker_function_exist(ptr, name, len(name)):
-                rec = existing[0]
-                rec.fn, rec.context, rec.pass_context = function, context, context is not None
+                existing[0].set(function, context)
                 return
             rec = _Function(self, name, function, context)
             handle = ffi.new_handle(rec)
@@ -478,9 +523,10 @@ class Worker:
         job._ptr = job_ptr
         job._wl = workload
         job._wl_size = workload_size
-        job._finished = False
+        job._finished = job._failed = False
         job._worker = None
         job._owner = None
+        self._job_failed = True  # until the function returns something that can be sent
         self._in_call = True
         self._calls += 1
         try:
@@ -492,6 +538,7 @@ class Worker:
             job._ptr = None
             self._in_call = False
         if job._finished or result is None:  # already answered, or an empty result
+            self._job_failed = job._failed
             ret_ptr[0] = _SUCCESS
             return _NULL
         if type(result) is bytes:  # the usual case: one C call copies it into malloc'd memory
@@ -499,10 +546,12 @@ class Worker:
             if size:
                 buf = _dup(result, size)
                 if buf != _NULL:
+                    self._job_failed = False
                     size_ptr[0] = size
                     return buf
                 log.error("gearman_xs: no memory for a %d-byte result: job %s failed", size, _handle(job_ptr))
                 return _NULL
+            self._job_failed = False
             ret_ptr[0] = _SUCCESS
             return _NULL
         if isinstance(result, str):
@@ -510,10 +559,17 @@ class Worker:
         elif isinstance(result, memoryview):
             if not result.c_contiguous:
                 result = result.tobytes()
+        elif isinstance(result, (int, float)) and not isinstance(result, bool):
+            try:
+                result = _number_text(result)  # as Perl sends `return $a + $b`
+            except ValueError as exc:
+                log.error("gearman_xs: function %r returned %s: job %s failed",
+                          rec.name.decode("utf-8", "replace"), exc, _handle(job_ptr))
+                return _NULL
         elif not isinstance(result, (bytes, bytearray)):
             log.error(
                 "gearman_xs: function %r returned %s; it must return bytes, bytearray, memoryview,"
-                " str or None: job %s failed",
+                " str, int, float or None: job %s failed",
                 rec.name.decode("utf-8", "replace"),
                 type(result).__name__,
                 _handle(job_ptr),
@@ -521,6 +577,7 @@ class Worker:
             return _NULL  # *ret_ptr is GEARMAN_WORK_FAIL
         size = result.nbytes if isinstance(result, memoryview) else len(result)
         if size == 0:
+            self._job_failed = False
             ret_ptr[0] = _SUCCESS
             return _NULL
         buf = lib.malloc(size)  # libgearman frees it
@@ -528,6 +585,7 @@ class Worker:
             log.error("gearman_xs: no memory for a %d-byte result: job %s failed", size, _handle(job_ptr))
             return _NULL
         ffi.memmove(buf, result, size)
+        self._job_failed = False
         size_ptr[0] = size
         return buf  # the trampoline stores GEARMAN_SUCCESS
 
@@ -555,17 +613,28 @@ class Worker:
 
     def work(self) -> bool:
         """Waits for one job and runs its function (Gearman::XS ``work``). Returns True when a job
-        was run (even one whose function raised: the job failed, the worker lives on), False when
-        stop() was called, or in non-blocking mode when there was nothing to do. Raises
-        GearmanTimeout when a timeout is set and no job came, GearmanConnectionError when no
-        server can be reached, and re-raises a KeyboardInterrupt/SystemExit from the function."""
+        was run (even one whose function raised: the job failed, the worker lives on; see
+        ``last_job_failed``), False when stop() was called, or in non-blocking mode when there was
+        nothing to do. Raises GearmanTimeout when a timeout is set and no job came,
+        GearmanConnectionError when no server can be reached, and re-raises a
+        KeyboardInterrupt/SystemExit from the function."""
         ptr = self._acquire()
+        self._job_failed = False
         try:
             return self._work(ptr, self._deadline()) == _RAN
         finally:
             self._lock.release()
             if self._close_pending:
                 self.close()
+
+    @property
+    def last_job_failed(self) -> bool:
+        """True when the job the last work() ran failed: its function raised, returned a value
+        that cannot be sent, called ``job.send_fail()``/``send_exception()``, or its answer could
+        not be sent. False after a completed job and after a work() that ran none. This is what
+        Gearman::XS's ``$ret = $worker->work()`` told apart with ``GEARMAN_WORK_FAIL``
+        (``work()`` itself returns a boolean); run() updates it too, per job."""
+        return self._job_failed
 
     def _deadline(self) -> Optional[float]:
         if not self._timeout_return or self._timeout < 0:
@@ -605,6 +674,7 @@ class Worker:
                 if self._calls != calls:
                     # The function ran and the job failed (WORK_FAIL) or its result could not be
                     # sent: libgearman answers the job on the next call, without grabbing another.
+                    self._job_failed = True
                     self._dirty = True
                     self._flush(ptr, rc)
                     self._raise_pending()
