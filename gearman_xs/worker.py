@@ -526,12 +526,13 @@ class Worker:
         job._finished = job._failed = False
         job._worker = None
         job._owner = None
-        self._job_failed = True  # until the function returns something that can be sent
+        self._job_failed = False  # set on each failure path below (last_job_failed)
         self._in_call = True
         self._calls += 1
         try:
             result = rec.fn(job, rec.context) if rec.pass_context else rec.fn(job)
         except BaseException as exc:
+            self._job_failed = True
             self._function_raised(rec, job, job_ptr, exc)
             return _NULL
         finally:
@@ -546,12 +547,11 @@ class Worker:
             if size:
                 buf = _dup(result, size)
                 if buf != _NULL:
-                    self._job_failed = False
                     size_ptr[0] = size
                     return buf
+                self._job_failed = True
                 log.error("gearman_xs: no memory for a %d-byte result: job %s failed", size, _handle(job_ptr))
                 return _NULL
-            self._job_failed = False
             ret_ptr[0] = _SUCCESS
             return _NULL
         if isinstance(result, str):
@@ -563,10 +563,12 @@ class Worker:
             try:
                 result = _number_text(result)  # as Perl sends `return $a + $b`
             except ValueError as exc:
+                self._job_failed = True
                 log.error("gearman_xs: function %r returned %s: job %s failed",
                           rec.name.decode("utf-8", "replace"), exc, _handle(job_ptr))
                 return _NULL
         elif not isinstance(result, (bytes, bytearray)):
+            self._job_failed = True
             log.error(
                 "gearman_xs: function %r returned %s; it must return bytes, bytearray, memoryview,"
                 " str, int, float or None: job %s failed",
@@ -577,15 +579,14 @@ class Worker:
             return _NULL  # *ret_ptr is GEARMAN_WORK_FAIL
         size = result.nbytes if isinstance(result, memoryview) else len(result)
         if size == 0:
-            self._job_failed = False
             ret_ptr[0] = _SUCCESS
             return _NULL
         buf = lib.malloc(size)  # libgearman frees it
         if buf == _NULL:
+            self._job_failed = True
             log.error("gearman_xs: no memory for a %d-byte result: job %s failed", size, _handle(job_ptr))
             return _NULL
         ffi.memmove(buf, result, size)
-        self._job_failed = False
         size_ptr[0] = size
         return buf  # the trampoline stores GEARMAN_SUCCESS
 
