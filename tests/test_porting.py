@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
-from interop_support import require_peer
-from worker_helpers import WorkerThread
+from support.peers import require_peer
+from support.workers import WorkerThread
 
 import gearman_xs
 from gearman_xs import (
