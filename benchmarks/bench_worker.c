@@ -60,11 +60,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "worker setup failed\n");
         return 1;
     }
-    gearman_worker_set_timeout(worker, 200);   /* wake up to notice SIGTERM */
-    if (gearman_worker_echo(worker, "x", 1) != GEARMAN_SUCCESS) {
+    if (gearman_worker_echo(worker, "x", 1) != GEARMAN_SUCCESS) {   /* default timeout: a loaded machine */
         fprintf(stderr, "echo: %s\n", gearman_worker_error(worker));
         return 1;
     }
+    gearman_worker_set_timeout(worker, 200);   /* wake up to notice SIGTERM */
     fprintf(stderr, "ready\n");
     while (!stop && (count == 0 || jobs < count)) {
         gearman_return_t rc = gearman_worker_work(worker);

@@ -13,11 +13,11 @@ inclusive instructions per job of the C entry points (gxs_acc_do, gearman_client
 add_task, the GIL hand-off). Under callgrind a client runs ~50x slower, so its replies are always
 waiting when it polls: the counts are of the work, not of the waiting.
 
-perf: ``perf record -g`` (cpu-clock: this VM has no hardware counters) on each client with N2 jobs,
-printed as CPU microseconds per job per object (kernel included; the same N2 - N1 difference).
-strace: system calls per job. The impls: user_client.c ("c"), user_client.py ("gearman_xs"), and
-profile_variants.py's "loop" (the user's loop alone), "bare" (gearman_xs's C fast path called through
-cffi directly) and "client" (Client.do()).
+perf: ``perf record -g`` (cpu-clock: this VM has no hardware counters) on each client, printed as CPU
+microseconds per job per object (kernel included; the same N2 - N1 difference). strace: system calls
+per job. rusage: user and system CPU per job (getrusage, median of 5). The impls: user_client.c
+("c"), user_client.py ("gearman_xs"), and profile_variants.py's "loop" (the user's loop alone),
+"bare" (gearman_xs's C fast path called through cffi directly) and "client" (Client.do()).
 """
 
 from __future__ import annotations
@@ -147,6 +147,27 @@ def strace(b: Bench, impl: str, jobs: Tuple[int, int], outdir: str) -> Dict[str,
     return {k: v for k, v in sorted(diff.items(), key=lambda kv: -kv[1]) if abs(v) >= 0.01}
 
 
+def rusage(b: Bench, impl: str, jobs: Tuple[int, int], outdir: str) -> Dict[str, Any]:
+    """User and system CPU microseconds per job (getrusage of the child: the difference of the two job
+    counts, median of 5 pairs)."""
+    per = jobs[1] - jobs[0]
+    user: List[float] = []
+    system: List[float] = []
+    for _ in range(5):
+        got = []
+        for n in jobs:
+            proc = subprocess.Popen(_cmd(b, impl, n), stdout=subprocess.DEVNULL, env=_env(b, impl))
+            _, status, ru = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            if proc.returncode != 0:
+                raise BenchError(f"{impl} {n} jobs exited {proc.returncode}")
+            got.append((ru.ru_utime, ru.ru_stime))
+        user.append((got[1][0] - got[0][0]) / per * 1e6)
+        system.append((got[1][1] - got[0][1]) / per * 1e6)
+    return {"user_us": sorted(user)[2], "system_us": sorted(system)[2], "user_runs": user,
+            "system_runs": system}
+
+
 def callgrind(b: Bench, impl: str, jobs: Tuple[int, int], outdir: str) -> Dict[str, Any]:
     runs: List[Costs] = []
     for n in jobs:
@@ -217,6 +238,9 @@ def _report(impl: str, tool: str, res: Dict[str, Any], jobs: Tuple[int, int]) ->
         for dso, v in res["us_per_job"].items():
             if abs(v) >= 0.05:
                 print(f"  {v:8.2f}  {dso}")
+    elif tool == "rusage":
+        print(f"\n== {impl}: getrusage, CPU per job {span}, median of 5: user {res['user_us']:.1f} us, "
+              f"system {res['system_us']:.1f} us")
     else:
         print(f"\n== {impl}: strace -c -f, system calls per job {span}:")
         print("  " + ", ".join(f"{k} {v:.2f}" for k, v in res.items()))
@@ -225,14 +249,15 @@ def _report(impl: str, tool: str, res: Dict[str, Any], jobs: Tuple[int, int]) ->
 def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--jobs", default="500,2000", help="N1,N2 jobs per run (default 500,2000)")
-    ap.add_argument("--tools", default="callgrind", help="callgrind, perf, strace (comma-separated)")
+    ap.add_argument("--tools", default="callgrind", help="callgrind, perf, strace, rusage (comma-separated)")
     ap.add_argument("--keep", help="keep the profiles in this directory")
     ap.add_argument("--impls", default="c,gearman_xs,loop,bare",
                     help="c, gearman_xs (user_client.c/.py) and profile_variants.py's loop, bare, client")
     args = ap.parse_args(argv)
     n1, n2 = (int(x) for x in args.jobs.split(","))
     tools: Dict[str, Callable[[Bench, str, Tuple[int, int], str], Dict[str, Any]]] = {
-        "callgrind": callgrind, "perf": perf_record, "strace": strace}
+        "callgrind": callgrind, "perf": perf_record, "strace": strace,
+        "rusage": rusage}
     outdir = args.keep or tempfile.mkdtemp(prefix="gearman_xs-profile-")
     os.makedirs(outdir, exist_ok=True)
     bindir = tempfile.mkdtemp(prefix="gearman_xs-bench-")

@@ -85,6 +85,29 @@ def table_rows(results: Dict[str, Any]) -> List[Tuple[str, str, str, str, str, s
     if "user" in w and "error" not in w["user"]:
         for entry in w["user"]["rows"].values():
             cmp_row(entry, 1 if entry["unit"] == "us" else 0)
+    if "large" in w and "error" not in w["large"]:
+        for size, e in w["large"]["sizes"].items():
+            mbs, rss = e["MB/s"], e["rss_above_baseline_kib"]
+            target = "<= 2: " + _mark(e["met"]) if size.endswith("MiB") else ""
+            rows.append((f"W4 {size} round trip: C relay (no clamp) / gearman_xs", "MB/s",
+                         _fmt(mbs["c-noclamp"], 1), _fmt(mbs["gearman_xs"], 1),
+                         _fmt(e["x_relay"], 2) + " x the relay's time", target))
+            rows.append((f"W4 {size} raw loopback echo (2 of the 4 hops)", "MB/s", _fmt(mbs["loopback"], 1),
+                         "", _fmt(e["x_loopback"], 2) + " x its time", ""))
+            lim = e.get("rss_limit_kib")
+            rows.append((f"W4 {size} client peak RSS above baseline", "MiB", _fmt(rss["c-noclamp"] / 1024, 1),
+                         _fmt(rss["gearman_xs"] / 1024, 1), "",
+                         f"<= {lim // 1024}: {_mark(rss['gearman_xs'] <= lim)}" if lim else ""))
+    if "scale" in w and "error" not in w["scale"]:
+        for key, entry in w["scale"]["rows"].items():
+            if key.startswith("client_threads_"):
+                name = f"scale: 1 client process, {key.rsplit('_', 1)[1]} threads (C workers)"
+            elif key.startswith("worker_threads_"):
+                name = f"scale: 1 worker process, {key.rsplit('_', 1)[1]} threads, drains a queue"
+            else:
+                n, m = key.split("x")
+                name = f"scale: {n} client x {m} worker processes"
+            cmp_row({**entry, "name": name})
     if "threads" in w and "error" not in w["threads"]:
         t = w["threads"]
         rows.append((t["name"], t["unit"], _fmt(t["one_thread"]["median"]) + " (1 thread)",

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Sequence
 
 from harness import KIB, MIB, Bench, BenchError
+from large import large
+from scale import scale
 from stats import alternate, compare, median, ratio_of, summary
 from user import user
 
@@ -18,14 +20,20 @@ FULL = {
     "w4_small": 256 * KIB, "w4_small_count": 5, "w4_large": 8 * MIB, "w4_large_count": 3, "w4_runs": 3,
     "soak": 100000, "soak_warmup": 5000, "soak_batch": 1000,
     "user_runs": 5, "user_w1": 5000, "user_w2": 20000, "user_w3": 10000,
+    "large_runs": 3, "large_trips": 3, "large_max": 64 * MIB,
+    "scale_runs": 3, "scale_ms": 2000, "scale_delay_ms": 1000, "scale_max_log2": 3, "scale_diagonal": 0,
+    "scale_drain": 5000,
 }
 QUICK = {
     "runs": 1, "w1": 300, "w2": 500, "w3": 500, "w5": 500, "threads": 200,
     "w4_small": 256 * KIB, "w4_small_count": 2, "w4_large": 1 * MIB, "w4_large_count": 1, "w4_runs": 1,
     "soak": 500, "soak_warmup": 100, "soak_batch": 100,
     "user_runs": 1, "user_w1": 200, "user_w2": 300, "user_w3": 300,
+    "large_runs": 1, "large_trips": 1, "large_max": 1 * MIB,
+    "scale_runs": 1, "scale_ms": 300, "scale_delay_ms": 500, "scale_max_log2": 1, "scale_diagonal": 1,
+    "scale_drain": 300,
 }
-WORKLOADS = ["W1", "W1-client", "W2", "W3", "W4", "W5", "threads", "soak", "user"]
+WORKLOADS = ["W1", "W1-client", "W2", "W3", "W4", "W5", "threads", "soak", "user", "large", "scale"]
 
 
 def w1(b: Bench, p: Dict[str, int]) -> Dict[str, Any]:
@@ -235,5 +243,5 @@ def soak(b: Bench, p: Dict[str, int]) -> Dict[str, Any]:
 
 RUNNERS: Dict[str, Callable[[Bench, Dict[str, int]], Dict[str, Any]]] = {
     "W1": w1, "W1-client": w1_client, "W2": w2, "W3": w3, "W4": w4, "W5": w5, "threads": threads,
-    "soak": soak, "user": user,
+    "soak": soak, "user": user, "large": large, "scale": scale,
 }

@@ -15,7 +15,7 @@ import pytest
 import gearman_xs
 
 RUN = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
-WORKLOADS = ["W1", "W1-client", "W2", "W3", "W4", "W5", "threads", "soak", "user"]
+WORKLOADS = ["W1", "W1-client", "W2", "W3", "W4", "W5", "threads", "soak", "user", "large", "scale"]
 
 pytestmark = [
     pytest.mark.skipif(not RUN.exists(), reason="benchmarks/ is not next to the tests"),
@@ -51,5 +51,15 @@ def test_quick_run_writes_every_workload(tmp_path: Path) -> None:
     user = results["workloads"]["user"]["rows"]  # the user-shaped pair, C and gearman_xs
     assert set(user) == {"w1", "w1_cpu", "w1c", "w1c_cpu", "w2_submit", "w2_drain", "w3"}
     for name, entry in user.items():
+        assert entry["c"]["median"] > 0 and entry["gearman_xs"]["median"] > 0, (name, entry)
+    large = results["workloads"]["large"]["sizes"]  # W4 against the C relay and the loopback echo
+    assert set(large) == {"256 KiB", "1 MiB"}
+    for size in large.values():
+        assert all(size["MB/s"][impl] > 0 for impl in ("c-noclamp", "gearman_xs", "loopback")), size
+        assert size["rss_above_baseline_kib"]["gearman_xs"] > 0
+    scale = results["workloads"]["scale"]["rows"]  # processes (N = M in quick mode) and threads
+    assert set(scale) == {"1x1", "2x2", "client_threads_1", "client_threads_2", "worker_threads_1",
+                          "worker_threads_2"}
+    for name, entry in scale.items():
         assert entry["c"]["median"] > 0 and entry["gearman_xs"]["median"] > 0, (name, entry)
     assert "W4 256 KiB round trip" in proc.stdout  # the table
