@@ -10,6 +10,7 @@ lost jobs).
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -22,7 +23,7 @@ import pytest
 from support.polling import function_status, wait_for_workers, wait_until
 
 from gearman_xs import Client, GearmanConnectionError
-from gearman_xs._servers import RETRY_MAX
+from gearman_xs._servers import RETRY_FIRST, RETRY_MAX, ServerList
 from gearman_xs.testing import Gearmand
 
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "support", "failover_worker.py")
@@ -327,3 +328,95 @@ def test_preferred_server_killed_mid_run_background(tmp_path: Path, workers: Wor
     assert len(errors) <= 2, errors
     assert len(handled) >= total - 2
 
+
+
+# -- issue 11 item 4: capped back-off against a server that closes on the Client -----------------------
+
+
+class ClosingServer:
+    """Accepts connections on 127.0.0.1 and closes each one at once; counts them."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.listener.settimeout(0.05)
+        self.servers = f"127.0.0.1:{self.listener.getsockname()[1]}"
+        self.accepted = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            conn.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.listener.close()
+
+
+def test_pauses_double_up_to_the_cap() -> None:
+    servers = ServerList()
+    servers.add(b"a:1")
+    servers.add(b"b:1")
+    assert [servers.failed(b"a:1", refused=True) for _ in range(6)] == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
+    assert servers.candidates() == [b"b:1", b"a:1"]  # down: still tried last
+    servers.failed(b"b:1", refused=False)
+    assert servers.candidates() == [b"a:1"]  # closed on us: not tried before its pause ends
+    servers.ok(b"a:1")
+    assert servers.candidates() == [b"a:1"] and servers.failed(b"a:1", refused=True) == 0.5
+
+
+def test_a_server_that_closes_on_the_client_is_backed_off() -> None:
+    closing = ClosingServer()
+    try:
+        with Client() as c:
+            c.add_servers(closing.servers)
+            c.set_timeout(5000)
+            start, calls = time.monotonic(), 0
+            while time.monotonic() - start < 2.0:
+                with pytest.raises(GearmanConnectionError):
+                    c.do("fo_where", "x")
+                calls += 1
+                time.sleep(0.005)
+            elapsed = time.monotonic() - start
+            msg = c.error() or ""
+        # attempts at about 0 s, 0.5 s and 1.5 s, each a TCP check plus libgearman's connection
+        # (and the same unique once more for a submission): a handful, not one per call
+        assert calls > 50 and closing.accepted <= 4 * (2 + elapsed / RETRY_FIRST), (calls, closing.accepted)
+        assert "closed the connection" in msg and "next attempt in" in msg
+    finally:
+        closing.close()
+
+
+def test_a_closing_first_server_hands_over_to_the_next(workers: Workers) -> None:
+    closing = ClosingServer()
+    try:
+        with Gearmand() as b:
+            workers.start("B", b)
+            with Client() as c:
+                c.add_servers(f"{closing.servers},{b.servers}")
+                c.set_timeout(5000)
+                results = []
+                for i in range(30):
+                    try:
+                        results.append(c.do("fo_where", f"closing-{i}"))
+                    except GearmanConnectionError:
+                        results.append(b"error")
+                # only a submission sent into a connection that then closed may fail (it may have
+                # been queued: not sent elsewhere); every other job runs once on B
+                assert results.count(b"error") <= 3 and set(results) <= {b"B", b"error"}, results
+                assert results[-10:] == [b"B"] * 10
+        counts = workers.counts()
+        assert set(counts.values()) == {1}
+    finally:
+        closing.close()
