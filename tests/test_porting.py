@@ -7,13 +7,14 @@ import functools
 import os
 import subprocess
 import sys
+import threading
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
-from support.peers import require_peer
+from support.peers import require_peer, run_peer_client
 from support.workers import WorkerThread
 
 import gearman_xs
@@ -22,6 +23,7 @@ from gearman_xs import (
     Client,
     GearmanConnectionError,
     Job,
+    Task,
     Worker,
     WorkFail,
 )
@@ -81,6 +83,20 @@ def test_done_when_length_of_hello_is_5(gearmand: Gearmand) -> None:
             # my ($ret, $result) = $client->do("f", "hello");
             result = client.do("f", "hello")
         assert result == b"5"
+
+
+def test_done_when_served_to_a_perl_client(gearmand: Gearmand) -> None:
+    """The same worker, with a Perl client (Gearman::Client) sending "hello", gets the same bytes."""
+
+    def f(job: Job) -> int:
+        return len(job.workload())
+
+    with Worker() as worker:
+        worker.add_server("127.0.0.1", str(gearmand.port))
+        worker.add_function("f", 0, f, 0)
+        with WorkerThread(worker):
+            run = run_peer_client("perl", gearmand, "do", "f", b"hello")
+    assert run.value("complete") == b"5", run
 
 
 # -- add_function's context ---------------------------------------------------------------------------
@@ -445,3 +461,53 @@ def test_run_survives_a_gearmand_restart_where_work_raises(gearmand: Gearmand) -
         with WorkerThread(worker):
             assert do("again") == b"AGAIN"
         assert time.monotonic() - t0 < TIMEOUT_MS / 1000
+
+
+# -- the Client methods the README did not mention ---------------------------------------------------
+
+
+def test_remove_servers_do_status_add_task_status(worker: Worker, client: Client) -> None:
+    """The job broker's status polling, ported: a background job, its status through
+    add_task_status and job_status, do_status, then remove_servers."""
+    release = threading.Event()
+
+    def slow(job: Job) -> bytes:
+        job.send_status(1, 4)
+        release.wait(TIMEOUT_MS / 1000)
+        return b"done"
+
+    worker.add_function(P + "slow", 0, slow)
+    statuses: List[Tuple[bool, bool, int, int]] = []
+    with WorkerThread(worker):
+        # my ($ret, $handle) = $client->do_high_background("slow", "x");
+        handle = client.do_high_background(P + "slow", "x")
+        # $client->set_status_fn(sub { my $task = shift; push @s, [...]; return GEARMAN_SUCCESS; });
+        def on_status(task: Task) -> None:
+            statuses.append((task.is_known(), task.is_running(), task.numerator(), task.denominator()))
+
+        client.set_status_fn(on_status)
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        while True:  # until the worker sent its status
+            # my ($ret, $task) = $client->add_task_status($handle); $client->run_tasks();
+            task = client.add_task_status(handle)
+            client.run_tasks()
+            if task.numerator() == 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert statuses[-1] == (True, True, 1, 4)
+        assert (task.is_known(), task.is_running(), task.numerator(), task.denominator()) == statuses[-1]
+        # my ($ret, $known, $running, $n, $d) = $client->job_status($handle);
+        known, running, n, d = client.job_status(handle)
+        assert (known, running, n, d) == (True, True, 1, 4)
+        # printf("Known=%d, Running=%d\n", $known, $running);   Perl's 1/0: Python's bools need %d
+        assert "Known=%d, Running=%d" % (known, running) == "Known=1, Running=1"  # noqa: UP031
+        assert f"Known={known}" == "Known=True"
+        release.set()
+        # my ($n, $d) = $client->do_status();      (a stub in libgearman 1.x)
+        assert client.do_status() == (0, 0)
+    # $client->remove_servers();
+    client.remove_servers()
+    # my ($ret, $result) = $client->do("slow", "x");    # $ret == GEARMAN_NO_SERVERS
+    with pytest.raises(GearmanConnectionError) as exc:
+        client.do(P + "slow", "x")
+    assert exc.value.code == gearman_xs.GEARMAN_NO_SERVERS
