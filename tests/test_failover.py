@@ -129,6 +129,24 @@ def test_add_server_calls_and_env_order(workers: Workers, monkeypatch: pytest.Mo
     assert set(workers.counts().values()) == {1}
 
 
+def test_command_line_servers_order(workers: Workers) -> None:
+    with Gearmand() as a, Gearmand() as b:
+        workers.start("A", a)
+        workers.start("B", b)
+        for order, tag in (((a, b), "A"), ((b, a), "B")):
+            servers = ",".join(s.servers for s in order)
+            command = [sys.executable, "-m", "gearman_xs", "submit", "--servers", servers]
+            out = subprocess.run([*command, "fo_where", "cli-" + tag], capture_output=True, timeout=60,
+                                 check=True).stdout
+            assert out == tag.encode()
+        a.kill()
+        out = subprocess.run([sys.executable, "-m", "gearman_xs", "submit", "--servers",
+                              f"{a.servers},{b.servers}", "fo_where", "cli-down"],
+                             capture_output=True, timeout=60, check=True).stdout
+        assert out == b"B"
+    assert set(workers.counts().values()) == {1}
+
+
 def test_background_jobs_per_server_by_admin_status(tmp_path: Path, workers: Workers) -> None:
     # No worker while submitting: each server's admin status says where every job went. A keeps
     # its queue in SQLite, so that its jobs survive the SIGKILL and nothing may be missing at the end.
