@@ -61,10 +61,11 @@ DECL_FILES = [
     "client_acc.h",
     "socket_buffers.h",
     "conn_watch.h",
+    "library.h",
 ]
 
 # The C shims compiled and linked into the extension next to cffi's generated module.
-SHIM_SOURCES = ["worker_trampoline.c", "client_acc.c", "socket_buffers.c", "conn_watch.c"]
+SHIM_SOURCES = ["worker_trampoline.c", "client_acc.c", "socket_buffers.c", "conn_watch.c", "library.c"]
 
 
 def _read(*parts: str) -> str:
@@ -91,61 +92,116 @@ def _fallback_dirs(variable: str) -> list[str]:
     return [d for d in value.split(os.pathsep) if d]
 
 
+def _libgearman_dirs() -> tuple[bool, list[str], list[str]]:
+    """(found through pkg-config, include directories, library directories)."""
+    if not _pkg_config_available():
+        return False, _fallback_dirs("GEARMAN_INCLUDE"), _fallback_dirs("GEARMAN_LIB")
+    flags = []
+    for option in ("--cflags-only-I", "--libs-only-L"):
+        flags.append(subprocess.run(
+            ["pkg-config", option, "gearmand"], capture_output=True, text=True, check=False,
+        ).stdout.split())
+    return True, [f[2:] for f in flags[0]], [f[2:] for f in flags[1]]
+
+
+def _start_probe(name: str, include_dirs: list[str], library_dirs: list[str],
+                 tmp: str) -> subprocess.Popen[bytes] | None:
+    """Starts compiling and linking csrc/probes/NAME.c against libgearman (None if the compiler
+    cannot be started). The program is never run, so cross builds stay possible."""
+    cc = os.environ.get("CC", "cc").split()
+    cmd = [*cc, os.path.join(HERE, "csrc", "probes", f"{name}.c"), "-o", os.path.join(tmp, name)]
+    cmd += [f"-I{d}" for d in include_dirs] + [f"-L{d}" for d in library_dirs] + ["-lgearman"]
+    try:
+        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except OSError:
+        return None
+
+
+def _probe(names: list[str], include_dirs: list[str], library_dirs: list[str]) -> list[str]:
+    """The names of the probes that compile and link, all compiled at once."""
+    with tempfile.TemporaryDirectory() as tmp:
+        procs = {n: _start_probe(n, include_dirs, library_dirs, tmp) for n in names}
+        return [n for n, proc in procs.items() if proc is not None and proc.wait() == 0]
+
+
 def _check_libgearman(include_dirs: list[str], library_dirs: list[str]) -> None:
     """Stops the build with one clear line when gearman.h or libgearman.so cannot be used."""
-    cc = os.environ.get("CC", "cc").split()
-    with tempfile.TemporaryDirectory() as tmp:
-        src = os.path.join(tmp, "probe.c")
-        with open(src, "w") as f:
-            f.write(
-                "#include <libgearman-1.0/gearman.h>\n"
-                "int main(void) { return gearman_version() == 0; }\n"
-            )
-        cmd = [*cc, src, "-o", os.path.join(tmp, "probe")]
-        cmd += [f"-I{d}" for d in include_dirs] + [f"-L{d}" for d in library_dirs] + ["-lgearman"]
-        try:
-            ok = subprocess.run(cmd, capture_output=True, check=False).returncode == 0
-        except OSError:
-            ok = False
-    if not ok:
+    if not _probe(["libgearman"], include_dirs, library_dirs):
         raise SystemExit(f"error: {INSTALL_HINT}")
 
 
+def _optional_features(include_dirs: list[str], library_dirs: list[str]) -> list[str]:
+    """The optional declarations this libgearman has: each csrc/probes/NAME.c (but the required
+    libgearman.c) that compiles and links names a csrc/decl/optional/NAME.h to add."""
+    names = sorted(n[:-2] for n in os.listdir(os.path.join(HERE, "csrc", "probes"))
+                   if n.endswith(".c") and n != "libgearman.c")
+    return _probe(names, include_dirs, library_dirs)
+
+
+def _library_file(library_dirs: list[str]) -> str:
+    """The libgearman.so the linker takes, resolved to the real file: the first of the -L
+    directories that has one, else LIBRARY_PATH's, else the compiler's own search path
+    (``cc -print-file-name``). "" when none is found (then nothing is checked at import)."""
+    for d in [*library_dirs, *_fallback_dirs("LIBRARY_PATH")]:
+        path = os.path.join(d, "libgearman.so")
+        if os.path.exists(path):
+            return os.path.realpath(path)
+    cc = os.environ.get("CC", "cc").split()
+    try:
+        path = subprocess.run([*cc, "-print-file-name=libgearman.so"], capture_output=True,
+                              text=True, check=False).stdout.strip()
+    except OSError:
+        return ""
+    return os.path.realpath(path) if os.path.isabs(path) and os.path.exists(path) else ""
+
+
+def _run_path(library_dirs: list[str]) -> list[str]:
+    """The library directories to record as the extension's run path (DT_RUNPATH): every -L
+    directory but the ones the dynamic loader searches anyway. pkg-config already leaves its
+    system directories out of --libs-only-L; /lib and /usr/lib (and lib64) are dropped here too."""
+    system = {"/lib", "/usr/lib", "/lib64", "/usr/lib64"}
+    return [d for d in library_dirs if os.path.realpath(d) not in system]
+
+
+def _c_string(text: str) -> str:
+    """A C string literal of ``text`` (a path), octal escapes for anything but plain ASCII."""
+    out = []
+    for byte in os.fsencode(text):
+        ch = chr(byte)
+        out.append(ch if 32 <= byte < 127 and ch not in '"\\?' else f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'
+
+
 def make_ffibuilder() -> FFI:
+    pkg_config, include_dirs, library_dirs = _libgearman_dirs()
+    # Probe first: a .pc file without the headers (a half-removed package) must still give the
+    # one-line message, not a compiler traceback.
+    _check_libgearman(include_dirs, library_dirs)
+    features = _optional_features(include_dirs, library_dirs)
+
     builder = FFI()
     for name in DECL_FILES:
         builder.cdef(_read("decl", name))
+    for name in features:
+        builder.cdef(_read("decl", "optional", f"{name}.h"))
     # Relative to the project root: setuptools runs here, and compile() below chdirs here.
     extension = {
         "sources": [f"csrc/{name}" for name in SHIM_SOURCES],
         "include_dirs": ["csrc"],
         "depends": [f"csrc/{name}" for name in sorted(os.listdir(os.path.join(HERE, "csrc")))
                     if name.endswith((".c", ".h"))],
+        "runtime_library_dirs": _run_path(library_dirs),
+        "define_macros": [("GXS_BUILD_LIBGEARMAN", _c_string(_library_file(library_dirs)))],
     }
-    if _pkg_config_available():
-        # Probe first: a .pc file without the headers (a half-removed package) must still give
-        # the one-line message, not a compiler traceback.
-        cflags = subprocess.run(
-            ["pkg-config", "--cflags-only-I", "gearmand"], capture_output=True, text=True,
-            check=False,
-        ).stdout.split()
-        libs = subprocess.run(
-            ["pkg-config", "--libs-only-L", "gearmand"], capture_output=True, text=True,
-            check=False,
-        ).stdout.split()
-        _check_libgearman([f[2:] for f in cflags], [f[2:] for f in libs])
+    if pkg_config:
         builder.set_source_pkgconfig(MODULE, ["gearmand"], _read("module.h"), **extension)
     else:
-        include_dirs = _fallback_dirs("GEARMAN_INCLUDE")
-        library_dirs = _fallback_dirs("GEARMAN_LIB")
-        _check_libgearman(include_dirs, library_dirs)
         builder.set_source(
             MODULE,
             _read("module.h"),
             libraries=["gearman"],
             include_dirs=[*extension.pop("include_dirs"), *include_dirs],
             library_dirs=library_dirs,
-            runtime_library_dirs=library_dirs,
             **extension,
         )
     return builder

@@ -8,5 +8,6 @@
 #include "callbacks.h"
 #include "client_acc.h"
 #include "conn_watch.h"
+#include "library.h"
 #include "socket_buffers.h"
 #include "worker_trampoline.h"

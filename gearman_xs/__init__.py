@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import List
 
-from . import socket_buffers  # lifts libgearman's 32 KiB socket-buffer clamp (see its docstring)
+# _library first: ImportError when the loaded libgearman is not the one gearman_xs was built
+# against; then socket_buffers lifts libgearman's 32 KiB socket-buffer clamp (see its docstring).
+from . import _library, socket_buffers  # noqa: F401  (_library: imported for its check)
 from ._libgearman import ffi, lib
 from .admin import Admin, AdminError, AdminGroup, AdminGroupError, AdminProtocolError
 from .client import Client, JobStatus

@@ -1,0 +1,7 @@
+/* Probe (build_ffi.py): the headers define GEARMAN_WORKER_STOP_WAIT_ON_SIGNAL (2.0.0's constants.h). */
+#include <libgearman-1.0/gearman.h>
+
+int main(void)
+{
+    return (int)GEARMAN_WORKER_STOP_WAIT_ON_SIGNAL == 0;
+}
