@@ -125,7 +125,9 @@ def _cmd(b: Bench, impl: str, n: int) -> List[str]:
 
 
 def _env(b: Bench, impl: str) -> Dict[str, str]:
-    return b._env("gearman_xs" if impl in VARIANTS else impl)
+    env = b._env("gearman_xs" if impl in VARIANTS else impl)
+    env["PYTHONHASHSEED"] = "0"  # the same dict layouts in both runs of a difference
+    return env
 
 
 def strace(b: Bench, impl: str, jobs: Tuple[int, int], outdir: str) -> Dict[str, Any]:
