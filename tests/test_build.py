@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -67,3 +68,23 @@ def test_csrc_compiles_without_warnings(name: str, tmp_path: Path) -> None:
            *_gearman_cflags(), "-o", str(tmp_path / "unit.o")]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stderr}"
+
+
+def test_every_c_file_is_wired_into_the_build() -> None:
+    """Each csrc/X.c is compiled (SHIM_SOURCES), each csrc/decl/X.h is read (DECL_FILES), and the
+    generated module includes csrc/X.h for every shim it declares (else its calls compile as
+    implicit declarations and crash at run time)."""
+    if not (ROOT / "build_ffi.py").exists():
+        pytest.skip("needs the source tree")
+    code = "import build_ffi, json; print(json.dumps([build_ffi.DECL_FILES, build_ffi.SHIM_SOURCES]))"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    decl_files, shim_sources = json.loads(proc.stdout)
+    csrc = ROOT / "csrc"
+    assert sorted(shim_sources) == sorted(p.name for p in csrc.glob("*.c"))
+    assert sorted(decl_files) == sorted(p.name for p in (csrc / "decl").glob("*.h"))
+    module_h = (csrc / "module.h").read_text()
+    for name in decl_files:
+        if (csrc / name).exists():
+            assert f'#include "{name}"' in module_h, name
