@@ -160,13 +160,31 @@ class Bench:
         return workers
 
     def user_client(self, impl: str, mode: str, count: int, size: int = 100, threads: int = 1,
-                    duration: float = 0.0, start: float = 0.0) -> subprocess.Popen[str]:
-        """Starts a user_client process (read its result with finish_worker())."""
+                    duration: float = 0.0) -> subprocess.Popen[str]:
+        """Starts a user_client process (read its result with finish_worker()). With a duration it
+        waits for go() after printing "ready"."""
         args = [mode, str(count), str(size), str(threads)]
         if duration > 0:
-            args += [str(duration), repr(start)]
-        return subprocess.Popen(self._user_cmd(impl, "client", *args), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=self._env(impl))
+            args += [str(duration), "-"]
+        return subprocess.Popen(self._user_cmd(impl, "client", *args), stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=self._env(impl))
+
+    def go(self, clients: List[subprocess.Popen[str]], timeout: float = 120) -> None:
+        """Once every client (started with a duration) is ready, gives them a common start time."""
+        for c in clients:
+            assert c.stderr is not None and c.stdin is not None
+            line = c.stderr.readline()  # bounded: the process exits (EOF) or prints "ready"
+            if "ready" not in line:
+                for other in clients:
+                    other.kill()
+                    other.communicate()
+                raise BenchError(f"user_client did not start: {line}")
+        start = time.time() + 0.05
+        for c in clients:
+            assert c.stdin is not None
+            c.stdin.write(f"{start!r}\n")
+            c.stdin.flush()  # finish_worker()'s communicate() closes it
 
     def user_run(self, impl: str, mode: str, count: int, size: int = 100) -> Dict[str, Any]:
         """One user_client run to its end; raises on failures."""

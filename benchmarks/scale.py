@@ -3,8 +3,8 @@ one gearmand, with the user-shaped programs (user_client, user_worker), C and ge
 
 * processes: N client processes x M worker processes (N, M in 1, 2, 4, 8; quick: 1, 2), each side
   of one kind (C with C, gearman_xs with gearman_xs). The clients start together (a common start time)
-  and run sequential do() of 100 B for a fixed time; the rate is the sum of the clients' rates (a
-  client that started late counts from its own start). --quick: only N = M.
+  (each prints "ready" once started, then gets a common start time) and run sequential do() of 100 B
+  for a fixed time; the rate is the sum of the clients' rates. --quick: only N = M.
 * client threads: one client process with T threads (1, 2, 4, 8), one Client / gearman_client_st
   each, against T C worker processes: Python threads against C pthreads.
 * worker threads: one worker process with K threads (1, 2, 4), one Worker each, drains a queue the
@@ -16,7 +16,6 @@ benchmarks/plot.py draws the curves from the JSON.
 
 from __future__ import annotations
 
-import time
 from functools import partial
 from typing import Any, Dict, List
 
@@ -25,11 +24,11 @@ from stats import alternate_steps, compare
 from user import Step
 
 
-def _processes(b: Bench, n: int, m: int, seconds: float, delay: float, impl: str) -> Dict[str, float]:
+def _processes(b: Bench, n: int, m: int, seconds: float, impl: str) -> Dict[str, float]:
     workers = b.user_workers(impl, 0, procs=m)
     try:
-        start = time.time() + delay * (1 + 0.15 * n)  # every client process started by then
-        clients = [b.user_client(impl, "do", 0, 100, 1, seconds, start) for _ in range(n)]
+        clients = [b.user_client(impl, "do", 0, 100, 1, seconds) for _ in range(n)]
+        b.go(clients)
         results = [b.finish_worker(c, timeout=120 + seconds) for c in clients]
     finally:
         for w in workers:
@@ -40,11 +39,12 @@ def _processes(b: Bench, n: int, m: int, seconds: float, delay: float, impl: str
     return {f"{n}x{m}": sum(r["count"] / r["seconds"] for r in results)}
 
 
-def _client_threads(b: Bench, t: int, seconds: float, delay: float, impl: str) -> Dict[str, float]:
+def _client_threads(b: Bench, t: int, seconds: float, impl: str) -> Dict[str, float]:
     workers = b.user_workers("c", 0, procs=t)
     try:
-        start = time.time() + delay
-        res = b.finish_worker(b.user_client(impl, "do", 0, 100, t, seconds, start), timeout=120 + seconds)
+        client = b.user_client(impl, "do", 0, 100, t, seconds)
+        b.go([client])
+        res = b.finish_worker(client, timeout=120 + seconds)
     finally:
         for w in workers:
             b.stop_worker(w)
@@ -70,11 +70,11 @@ def _worker_threads(b: Bench, k: int, jobs: int, impl: str) -> Dict[str, float]:
 
 
 def scale(b: Bench, p: Dict[str, int]) -> Dict[str, Any]:
-    seconds, delay = p["scale_ms"] / 1000, p["scale_delay_ms"] / 1000
+    seconds = p["scale_ms"] / 1000
     counts = [1, 2, 4, 8][: p["scale_max_log2"] + 1]
-    steps: List[Step] = [partial(_processes, b, n, m, seconds, delay) for n in counts for m in counts
+    steps: List[Step] = [partial(_processes, b, n, m, seconds) for n in counts for m in counts
                          if n == m or not p["scale_diagonal"]]
-    steps += [partial(_client_threads, b, t, seconds, delay) for t in counts]
+    steps += [partial(_client_threads, b, t, seconds) for t in counts]
     steps += [partial(_worker_threads, b, k, p["scale_drain"]) for k in counts[:3]]
     values = alternate_steps(p["scale_runs"], ["c", "gearman_xs"], steps)
     rows = {key: compare(key, "jobs/s", v, 0.95) for key, v in values.items()}

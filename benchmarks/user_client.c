@@ -7,8 +7,9 @@
      background  sequential gearman_client_do_background() per thread
      tasks       COUNT gearman_client_add_task() then one gearman_client_run_tasks() per thread
    THREADS (default 1) pthreads, each with its own gearman_client_st. With DURATION > 0 (seconds),
-   every thread starts at START (a Unix time, so that several processes start together) and runs
-   do/background jobs until START + DURATION (COUNT caps the jobs per thread; 0: no cap).
+   every thread starts at START (a Unix time, so that several processes start together; "-": print
+   "ready" on stderr and read it from stdin) and runs do/background jobs until START + DURATION
+   (COUNT caps the jobs per thread; 0: no cap; at least one job).
    The payload of job i is i in decimal, zero-padded to SIZE bytes (20 <= SIZE <= 4096).
 
    Prints one JSON line: jobs done, wall seconds from the start to the last thread's end (connects
@@ -103,7 +104,7 @@ static void *run(void *arg)
         int background = strcmp(mode, "background") == 0;
         for (i = 0; count == 0 || i < count; i++) {
             gearman_return_t rc;
-            if (duration > 0 && bench_now() >= stop)
+            if (duration > 0 && i > 0 && bench_now() >= stop)   /* at least one job */
                 break;
             make_payload(payload, i);
             if (background) {
@@ -153,7 +154,18 @@ int main(int argc, char **argv)
         nthreads = atol(argv[6]);
     if (argc == 9) {
         duration = atof(argv[7]);
-        start_real = atof(argv[8]);
+        if (strcmp(argv[8], "-") == 0) {        /* "ready", then the start time comes on stdin */
+            char line[64];
+            fprintf(stderr, "ready\n");
+            fflush(stderr);
+            if (fgets(line, sizeof line, stdin) == NULL) {
+                fprintf(stderr, "no start time on stdin\n");
+                return 2;
+            }
+            start_real = atof(line);
+        } else {
+            start_real = atof(argv[8]);
+        }
     }
     if (size < 20 || size > 4096 || nthreads < 1 || (count <= 0 && duration <= 0)) {
         fprintf(stderr, "SIZE must be 20..4096, THREADS >= 1, COUNT > 0 unless DURATION is given\n");

@@ -5,9 +5,10 @@ checked. user_client.c is the same program in C; the arguments and the JSON line
     python user_client.py HOST PORT do|background|tasks COUNT SIZE [THREADS [DURATION START]]
 
 THREADS (default 1) threads, each with its own Client. With DURATION > 0 (seconds) every thread
-starts at START (a Unix time, so that several processes start together) and runs do/background jobs
-until START + DURATION (COUNT caps the jobs per thread; 0: no cap). The payload of job i is i in
-decimal, zero-padded to SIZE bytes (20 <= SIZE <= 4096).
+starts at START (a Unix time, so that several processes start together; "-": print "ready" on stderr
+and read it from stdin) and runs do/background jobs until START + DURATION (COUNT caps the jobs per
+thread; 0: no cap; at least one job). The payload of job i is i in decimal, zero-padded to SIZE bytes
+(20 <= SIZE <= 4096).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def run(host: str, port: int, mode: str, count: int, size: int, duration: float,
         stop = start + duration
         n = 0
         while count == 0 or n < count:
-            if duration > 0 and time.monotonic() >= stop:
+            if duration > 0 and n > 0 and time.monotonic() >= stop:  # at least one job
                 break
             payload = b"%0*d" % (size, n)
             try:
@@ -66,6 +67,9 @@ def main(argv: List[str]) -> int:
     host, port, mode, count, size = argv[0], int(argv[1]), argv[2], int(argv[3]), int(argv[4])
     nthreads = int(argv[5]) if len(argv) >= 6 else 1
     duration = float(argv[6]) if len(argv) == 8 else 0.0
+    if len(argv) == 8 and argv[7] == "-":  # "ready", then the start time comes on stdin
+        print("ready", file=sys.stderr, flush=True)
+        argv[7] = sys.stdin.readline()
     start = time.monotonic()
     if len(argv) == 8 and float(argv[7]) > 0:
         start += float(argv[7]) - time.time()

@@ -21,7 +21,7 @@ FULL = {
     "soak": 100000, "soak_warmup": 5000, "soak_batch": 1000,
     "user_runs": 5, "user_w1": 5000, "user_w2": 20000, "user_w3": 10000,
     "large_runs": 3, "large_trips": 3, "large_max": 64 * MIB,
-    "scale_runs": 3, "scale_ms": 2000, "scale_delay_ms": 1000, "scale_max_log2": 3, "scale_diagonal": 0,
+    "scale_runs": 3, "scale_ms": 2000, "scale_max_log2": 3, "scale_diagonal": 0,
     "scale_drain": 5000,
 }
 QUICK = {
@@ -30,7 +30,7 @@ QUICK = {
     "soak": 500, "soak_warmup": 100, "soak_batch": 100,
     "user_runs": 1, "user_w1": 200, "user_w2": 300, "user_w3": 300,
     "large_runs": 1, "large_trips": 1, "large_max": 1 * MIB,
-    "scale_runs": 1, "scale_ms": 300, "scale_delay_ms": 500, "scale_max_log2": 1, "scale_diagonal": 1,
+    "scale_runs": 1, "scale_ms": 300, "scale_max_log2": 1, "scale_diagonal": 1,
     "scale_drain": 300,
 }
 WORKLOADS = ["W1", "W1-client", "W2", "W3", "W4", "W5", "threads", "soak", "user", "large", "scale"]
