@@ -598,7 +598,8 @@ class Client:
                          priority: int = lib.GEARMAN_JOB_PRIORITY_NORMAL) -> str:
         """Submits a background job that gearmand starts at Unix time ``when`` (whole seconds;
         SUBMIT_JOB_EPOCH, which gearmand 1.1.20 honours; a time in the past runs at once) and
-        returns its handle. New in gearman_xs. The submission waits up to 2 s for the server."""
+        returns its handle. New in gearman_xs. The submission waits for JOB_CREATED within the
+        timeout (2 s if none is set), interruptible; it is never sent to a second server."""
         if isinstance(when, bool) or not isinstance(when, (int, float)):
             raise TypeError(f"when must be a Unix time (int or float), not {type(when).__name__}")
         if not 0 <= when < 2**63:
@@ -609,16 +610,13 @@ class Client:
         w, n = _args.payload(workload)
         self._enter("do_background_at")
         try:
-            clock = self._clock()
+            clock = Clock(self._timeout if self._timeout > 0 else PROBE_TIMEOUT_MS)
             c = self._ready(clock)
-            lib.gearman_client_set_timeout(c, clock.limit_ms(PROBE_TIMEOUT_MS))
-            try:
-                task = lib.gxs_execute_epoch(
-                    c, fn, len(fn), NULL if u is None else u, 0 if u is None else len(u), int(when),
-                    prio, w, n,
-                )
-            finally:
-                lib.gearman_client_set_timeout(c, self._slice_ms())
+            # gearman_execute() adds the task and runs one run_tasks() slice (the C client's
+            # timeout), then returns it: the rest is waited for here, in slices, on the clock.
+            task = lib.gxs_execute_epoch(
+                c, fn, len(fn), NULL if u is None else u, 0 if u is None else len(u), int(when), prio, w, n,
+            )
             if task == NULL:
                 self._dirty = True
                 rc = lib.gearman_client_error_code(c)
@@ -626,16 +624,36 @@ class Client:
                     self._server_failed(rc)  # the next call takes the next server
                 self._raise(rc if rc != SUCCESS else lib.GEARMAN_UNKNOWN_STATE, c)
             try:
-                rc = lib.gearman_task_return(task)
-                handle = _args.c_string(lib.gearman_task_job_handle(task))
+                return self._wait_created(c, task, clock)
             finally:
                 lib.gearman_task_free(task)
-            if rc != SUCCESS or not handle:
-                self._dirty = True
-                self._raise(rc if rc != SUCCESS else lib.GEARMAN_UNKNOWN_STATE, c)
-            return handle
         finally:
             self._lock.release()
+
+    def _wait_created(self, c: Any, task: Any, clock: Clock) -> str:
+        """Runs ``c`` in slices until the background ``task`` has its handle (JOB_CREATED)."""
+        while True:
+            handle = _args.c_string(lib.gearman_task_job_handle(task))
+            if handle:
+                if self._c_server is not None:
+                    self._servers.ok(self._c_server)
+                return handle
+            rc = int(lib.gearman_task_return(task))
+            if rc not in _NOT_DONE:
+                self._dirty = True
+                self._raise(rc, c)
+            if clock.step(0) == TIMED_OUT:
+                self._dirty = True
+                self._raise(_TIMEOUT, message=f"no JOB_CREATED within {clock.timeout} ms")
+            rc = int(lib.gearman_client_run_tasks(c))
+            if rc in _CONNECTION_ERRORS:
+                self._server_failed(rc)
+                spec = self._c_server or b"?"
+                self._raise(rc, message=_maybe_queued(spec, error_text(c))
+                            if rc != lib.GEARMAN_COULD_NOT_CONNECT else error_text(c))
+            if rc not in (SUCCESS, _TIMEOUT, _IO_WAIT, _PAUSE):
+                self._dirty = True
+                self._raise(rc, c)
 
     def do_status(self) -> Tuple[int, int]:
         """Gearman::XS's ``do_status``: always ``(0, 0)`` with libgearman 1.x (a stub there too)."""

@@ -205,7 +205,7 @@ def new_client(servers: str, exceptions: bool = True) -> Client:
     return c
 
 
-PHASES = ["connect", "option", "submit", "wait", "wait-stopped", "run_tasks", "job_status", "echo"]
+PHASES = ["connect", "option", "submit", "epoch", "wait", "wait-stopped", "run_tasks", "job_status", "echo"]
 
 
 @pytest.mark.parametrize("phase", PHASES)
@@ -237,6 +237,9 @@ def _phase(phase: str) -> Iterator[tuple]:  # type: ignore[type-arg]
     elif phase == "submit":
         with silent() as s:
             yield s.servers, (lambda c: c.do_background("f", "x")), False
+    elif phase == "epoch":
+        with silent(answer_options=True) as s:
+            yield s.servers, (lambda c: c.do_background_at(int(time.time()) + 60, "f", "x")), True
     elif phase == "run_tasks":
         with silent(answer_options=True) as s:
             yield s.servers, (lambda c: (c.add_task("f", "x"), c.run_tasks())), True
