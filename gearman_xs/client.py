@@ -136,9 +136,13 @@ class Client:
         self._exceptions_on = False
         self._c: Any = NULL
         self._c = self._new_c(None)
-        for spec in os.environ.get("GEARMAN_SERVERS", "").split(","):  # as libgearman reads it
+        # $GEARMAN_SERVERS is the list while the program adds none (libgearman adds it in front of
+        # whatever the program adds, which in the order given would make it the preferred one)
+        self._env_servers = False
+        for spec in os.environ.get("GEARMAN_SERVERS", "").split(","):
             if spec.strip():
                 self._servers.add(_spec(spec.strip().encode()))
+                self._env_servers = True
 
     # -- C client generations --------------------------------------------------------------------
 
@@ -357,6 +361,7 @@ class Client:
         self._enter("add_server")
         try:
             self._check_servers(lambda c: lib.gearman_client_add_server(c, h, p))
+            self._drop_env_servers()
             name = "localhost" if h == NULL else bytes(h).decode("utf-8", "replace")
             self._servers.add(join_spec(name, p or lib.GEARMAN_DEFAULT_TCP_PORT))
         finally:
@@ -369,11 +374,18 @@ class Client:
         self._enter("add_servers")
         try:
             self._check_servers(lambda c: lib.gearman_client_add_servers(c, spec))
+            self._drop_env_servers()
             for one in (spec or b"localhost").split(b","):
                 if one.strip():
                     self._servers.add(_spec(one.strip()))
         finally:
             self._lock.release()
+
+    def _drop_env_servers(self) -> None:
+        if self._env_servers:
+            self._env_servers = False
+            self._servers.clear()
+            self._dirty = True
 
     def _check_servers(self, add: Callable[[Any], int]) -> None:
         """Lets libgearman parse and resolve servers on a scratch C client (raises its error)."""
@@ -392,6 +404,7 @@ class Client:
         self._enter("remove_servers")
         try:
             self._servers.clear()
+            self._env_servers = False
             self._dirty = True
         finally:
             self._lock.release()

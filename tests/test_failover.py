@@ -125,6 +125,13 @@ def test_add_server_calls_and_env_order(workers: Workers, monkeypatch: pytest.Mo
             monkeypatch.setenv("GEARMAN_SERVERS", ",".join(s.servers for s in order))
             with Client() as c:
                 assert {c.do("fo_where", f"env-{tag!r}-{i}") for i in range(5)} == {tag}
+        # servers the program adds replace $GEARMAN_SERVERS (libgearman would put it in front)
+        monkeypatch.setenv("GEARMAN_SERVERS", a.servers)
+        with Client() as c:
+            c.add_servers(b.servers)
+            assert {c.do("fo_where", f"env-replaced-{i}") for i in range(5)} == {b"B"}
+            a.kill()
+            assert c.do("fo_where", "env-replaced-a-down") == b"B"
         monkeypatch.delenv("GEARMAN_SERVERS")
     assert set(workers.counts().values()) == {1}
 
