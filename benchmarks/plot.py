@@ -60,9 +60,9 @@ def plot(results: Dict[str, Any], out: str, note: str = "") -> None:
         ax.set_ylabel("jobs/s")
         ax.set_xscale("log", base=2)
         ax.legend(fontsize=8)
-    for ax in axes:
-        ax.set_xticks(counts)
-        ax.set_xticklabels([str(c) for c in counts])
+    for ax, ticks in zip(axes, (counts, counts, counts[:3])):
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([str(c) for c in ticks])
         ax.minorticks_off()
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
