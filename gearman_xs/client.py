@@ -38,7 +38,7 @@ import time
 import uuid
 from typing import Any, Callable, Dict, List, NamedTuple, NoReturn, Optional, Tuple, Union
 
-from . import _args
+from . import _args, compat
 from ._clock import CHECK, SLICE_MS, TIMED_OUT, Clock
 from ._libgearman import ffi, lib
 from ._servers import RETRY_MAX, ServerList, join_spec, reachable, split_spec
@@ -800,7 +800,7 @@ class Client:
             if outcome == TIMED_OUT:
                 self._dirty = True
                 self._raise(_TIMEOUT, message=f"no progress within {self._timeout} ms")
-            elif outcome == CHECK and not background:
+            elif outcome == CHECK and not background and compat.WORKAROUNDS["lost-work-fail"]:
                 handle = _args.c_string(lib.gearman_task_job_handle(task))
                 if handle is not None and self._known_anywhere(handle.encode(), clock) is False:
                     rc = lib.gearman_client_run_tasks(c)  # drain what may already have arrived
@@ -1303,7 +1303,7 @@ class Client:
         if outcome == TIMED_OUT:
             self._nb_progress = None
             self._raise(_TIMEOUT, message=f"no progress within {self._timeout} ms")
-        if outcome == CHECK:
+        if outcome == CHECK and compat.WORKAROUNDS["lost-work-fail"]:  # libgearman < 2.0.0
             self._check_idle(c, progress)
 
     def _check_idle(self, c: Any, clock: Clock) -> None:

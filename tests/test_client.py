@@ -19,6 +19,7 @@ from gearman_xs import (
     GearmanTimeout,
     WorkException,
     WorkFail,
+    compat,
 )
 from gearman_xs.testing import Gearmand, free_port
 
@@ -78,22 +79,46 @@ def test_work_fail_and_work_exception(client: Client) -> None:
     assert client.do(P + "echo", "still works") == b"still works"
 
 
-def test_work_exception_without_the_exceptions_option_does_not_hang(server: Gearmand) -> None:
-    # libgearman 1.1.20 drops the WORK_FAIL the server makes of a WORK_EXCEPTION: the idle check
-    # must end the job instead of hanging.
+def _work_exception_without_the_option_fails(server: Gearmand, idle_check: bool) -> None:
     with Client() as c:
         c.add_servers(server.servers)
         c.remove_options(gearman_xs.GEARMAN_CLIENT_EXCEPTION)
         start = time.monotonic()
-        with pytest.raises(WorkFail, match="no longer knows"):
+        with pytest.raises(WorkFail) as exc:
             c.do(P + "exc", "x")
         assert time.monotonic() - start < 6
+        if compat.LIBRARY_VERSION < compat.WORK_FAIL_MATCHING_FIXED:
+            assert "no longer knows" in str(exc.value)  # the idle check ended it
+        else:
+            assert "no longer knows" not in str(exc.value)  # libgearman's own WORK_FAIL
+            assert time.monotonic() - start < (6 if idle_check else 1)
         task = c.add_task(P + "exc", "y")
         failed = []
         c.set_fail_fn(failed.append)
         c.run_tasks()
         assert failed == [task] and task.returncode() == gearman_xs.GEARMAN_WORK_FAIL
         assert c.do(P + "echo", "ok") == b"ok"
+
+
+def test_work_exception_without_the_exceptions_option_does_not_hang(server: Gearmand) -> None:
+    # libgearman < 2.0.0 drops the WORK_FAIL the server makes of a WORK_EXCEPTION: the idle check
+    # must end the job instead of hanging. 2.0.0 delivers it, and the idle check is off there.
+    assert compat.WORKAROUNDS["lost-work-fail"] == (
+        compat.LIBRARY_VERSION < compat.WORK_FAIL_MATCHING_FIXED
+    )
+    _work_exception_without_the_option_fails(server, compat.WORKAROUNDS["lost-work-fail"])
+
+
+def test_idle_check_does_no_harm_where_libgearman_delivers_work_fail(
+    server: Gearmand, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Forced on where it is not needed, the idle check must not turn a job into a lost one: the job
+    # still fails with libgearman's own WORK_FAIL (or, on 1.1.x, is found lost as before).
+    monkeypatch.setitem(compat.WORKAROUNDS, "lost-work-fail", True)
+    _work_exception_without_the_option_fails(server, True)
+    with Client() as c:
+        c.add_servers(server.servers)
+        assert c.do(P + "sleep", "2.5") == b"slept"  # idle checks at 1 s and 2 s find it running
 
 
 def test_exceptions_server_option_with_one_server_down(server: Gearmand) -> None:

@@ -544,7 +544,7 @@ def test_demo_runs_the_examples_and_leaves_no_process_behind() -> None:
     )
     out = done.stdout.decode().splitlines()
     assert (done.returncode, done.stderr.decode()) == (0, ""), out
-    assert re.fullmatch(r"gearmand 1\.\S+ running on 127\.0\.0\.1:\d+", out[0])
+    assert re.fullmatch(r"gearmand \d+\.\S+ running on 127\.0\.0\.1:\d+", out[0])
     assert re.match(r"\$ reverse_worker\.py -h 127\.0\.0\.1 -p \d+ &$", out[2])
     assert "Result=!dlroW olleH" in out
     assert sum(line.startswith("Added: ") for line in out) == 10

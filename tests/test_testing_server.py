@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -29,7 +30,7 @@ def test_starts_on_loopback_and_answers() -> None:
         assert server.running and server.pid
         assert server.host == "127.0.0.1"
         assert server.servers == f"127.0.0.1:{server.port}"
-        assert server.admin("version").startswith("OK 1.")
+        assert re.match(r"OK \d+\.\d+\.\d+", server.admin("version"))
         assert server.admin("getpid") == f"OK {server.pid}\n"
         assert os.path.exists(server.pid_file)
         with open(server.pid_file) as f:
