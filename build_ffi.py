@@ -17,7 +17,8 @@ extension in place for development. This file holds only the build logic; the C 
     worker_trampoline.c (the worker function's trampoline), client_acc.c (``do*()`` results
     collected in C, task-callback installer, epoch submit), socket_buffers.c (libgearman's
     setsockopt GOT slot), conn_watch.c (libgearman's connect GOT slot: the Client's connection fd,
-    see client.py). ``csrc/callbacks.h`` declares the Python callbacks they call;
+    see client.py), tls_verify.c (libgearman's SSL_set_connect_state GOT slot: server certificates
+    verified, see _tls.py). ``csrc/callbacks.h`` declares the Python callbacks they call;
     ``csrc/module.h`` is the head of cffi's generated module. Our C must compile with ``-Wall
     -Wextra``: tests/test_build.py compiles each file with ``-Werror`` (the build never does).
     New C goes into a new or existing ``csrc/*.c`` plus its ``csrc/decl/`` mirror.
@@ -62,10 +63,14 @@ DECL_FILES = [
     "socket_buffers.h",
     "conn_watch.h",
     "library.h",
+    "tls_verify.h",
 ]
 
 # The C shims compiled and linked into the extension next to cffi's generated module.
-SHIM_SOURCES = ["worker_trampoline.c", "client_acc.c", "socket_buffers.c", "conn_watch.c", "library.c"]
+SHIM_SOURCES = [
+    "worker_trampoline.c", "client_acc.c", "socket_buffers.c", "conn_watch.c", "library.c",
+    "tls_verify.c",
+]
 
 
 def _read(*parts: str) -> str:

@@ -10,4 +10,5 @@
 #include "conn_watch.h"
 #include "library.h"
 #include "socket_buffers.h"
+#include "tls_verify.h"
 #include "worker_trampoline.h"

@@ -23,6 +23,7 @@ import contextlib
 import re
 import select
 import socket
+import ssl
 import threading
 import time
 from typing import (
@@ -340,10 +341,12 @@ class Admin:
     """An admin connection to one gearmand (``host``, ``port``); ``timeout`` in seconds bounds each
     command (connect, send and the whole reply). The connection is opened on the first command,
     reused by the following ones, and reopened when the server closed it (e.g. after a restart).
-    Thread-safe: commands from several threads are serialised."""
+    Thread-safe: commands from several threads are serialised. ``ssl_context`` (an
+    :class:`ssl.SSLContext`) makes it speak TLS, for a gearmand started with ``--ssl``."""
 
     def __init__(
-        self, host: str = "localhost", port: int = DEFAULT_PORT, timeout: float = DEFAULT_TIMEOUT
+        self, host: str = "localhost", port: int = DEFAULT_PORT, timeout: float = DEFAULT_TIMEOUT,
+        *, ssl_context: Optional[ssl.SSLContext] = None,
     ) -> None:
         if not isinstance(host, str):
             raise TypeError(f"host must be a str, not {type(host).__name__}")
@@ -360,6 +363,7 @@ class Admin:
         self.host = host
         self.port = port
         self.timeout = float(timeout)
+        self.ssl_context = ssl_context  # a gearmand --ssl: TLS with this context
         self._sock: Optional[socket.socket] = None
         self._buffer = b""
         self._lock = threading.Lock()
@@ -437,9 +441,21 @@ class Admin:
             except OSError as exc:
                 raise self._connection_error(lib.GEARMAN_COULD_NOT_CONNECT, "cannot connect", exc) from exc
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.ssl_context is not None:
+                sock = self._tls(sock)
             self._sock = sock
             self._buffer = b""
         return self._sock
+
+    def _tls(self, sock: socket.socket) -> socket.socket:
+        ctx = self.ssl_context
+        assert ctx is not None
+        try:
+            return ctx.wrap_socket(sock, server_hostname=self.host if ctx.check_hostname else None)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            sock.close()
+            code = lib.GEARMAN_TIMEOUT if isinstance(exc, socket.timeout) else lib.GEARMAN_COULD_NOT_CONNECT
+            raise self._connection_error(code, "TLS handshake failed", exc) from exc
 
     def _readline(self, sock: socket.socket, deadline: float, command: str) -> bytes:
         """One line including its ``\\n``."""

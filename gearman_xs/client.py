@@ -38,7 +38,7 @@ import time
 import uuid
 from typing import Any, Callable, Dict, List, NamedTuple, NoReturn, Optional, Tuple, Union
 
-from . import _args, compat
+from . import _args, _tls, compat
 from ._clock import CHECK, SLICE_MS, TIMED_OUT, Clock
 from ._libgearman import ffi, lib
 from ._servers import RETRY_MAX, ServerList, join_spec, reachable, split_spec
@@ -110,6 +110,7 @@ class Client:
         self._timeout = -1
         self._namespace: Optional[bytes] = None
         self._identifier: Optional[bytes] = None
+        self._tls: Optional[_tls.TlsSettings] = None  # set_ssl()
         self._server_options: List[bytes] = []
         self._callbacks: Dict[str, Optional[Callback]] = dict.fromkeys(_CALLBACK_KINDS)
         self._pending: List[Task] = []
@@ -165,6 +166,8 @@ class Client:
                 lib.gearman_client_set_namespace(c, self._namespace, len(self._namespace))
             if self._identifier:
                 lib.gearman_client_set_identifier(c, self._identifier, len(self._identifier))
+            if self._tls is not None:
+                self._tls.apply_client(c)
             lib.gxs_client_install_callbacks(c)
         except BaseException:
             lib.gearman_client_free(c)
@@ -481,6 +484,22 @@ class Client:
             if rc != SUCCESS:
                 self._raise(rc, self._c)
             self._identifier = value
+        finally:
+            self._lock.release()
+
+    def set_ssl(self, ca_file: _tls.PathArg = None, certificate: _tls.PathArg = None,
+                key: _tls.PathArg = None) -> None:
+        """Speaks TLS to every server from now on (``gearman_client_set_ssl``; not in Gearman::XS):
+        ``ca_file`` is the CA that signed the servers' certificates (verified: libgearman alone
+        would accept any), ``certificate`` and ``key`` the client's own (libgearman requires
+        them). A path left out comes from ``GEARMAND_CA_CERTIFICATE``, ``GEARMAN_CLIENT_PEM`` or
+        ``GEARMAN_CLIENT_KEY``. The files are loaded here: GearmanError names a missing or bad one,
+        and says so when this libgearman was built without TLS (see docs/versions.md)."""
+        tls = _tls.settings(ca_file, certificate, key, "Client")
+        self._enter("set_ssl")
+        try:
+            self._tls = tls
+            self._dirty = True  # a connection opened in plain text is replaced
         finally:
             self._lock.release()
 
@@ -824,6 +843,8 @@ class Client:
             lib.gearman_client_free(c)
             self._raise(rc)
         lib.gearman_client_set_timeout(c, self._slice_ms())
+        if self._tls is not None:
+            self._tls.apply_client(c)
         return c
 
     def _known_anywhere(self, handle: bytes, clock: Clock) -> Optional[bool]:
@@ -999,7 +1020,9 @@ class Client:
                     self._raise(_TIMEOUT, message=f"no server answered within {self._timeout} ms")
                 host, port = split_spec(spec)
                 try:
-                    with Admin(host, port, max(0.001, clock.limit(PROBE_TIMEOUT_MS / 1000))) as admin:
+                    seconds = max(0.001, clock.limit(PROBE_TIMEOUT_MS / 1000))
+                    tls = self._tls.context() if self._tls is not None else None
+                    with Admin(host, port, seconds, ssl_context=tls) as admin:
                         admin.cancel_job(handle)
                     return
                 except AdminError as exc:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Dict, List, Tuple
 
-from . import socket_buffers
+from . import _features, socket_buffers
 from ._libgearman import ffi, lib
 
 __all__ = [
@@ -61,9 +61,9 @@ LIBRARY_VERSION: Version = library_version()
 
 
 def has_ssl() -> bool:
-    """True when the loaded libgearman was built with TLS (it imports OpenSSL's ``SSL_new``).
+    """True when the loaded libgearman was built with TLS (``_features.SSL``: it links libssl).
     Debian 12's libgearman8 exports ``gearman_client_set_ssl`` but has no TLS in it."""
-    return socket_buffers._probe("SSL_new") is socket_buffers.Status.LIFTED
+    return _features.SSL
 
 
 WORKAROUNDS: Dict[str, bool] = {
@@ -100,11 +100,7 @@ def active_workarounds() -> List[str]:
 
 def features() -> Dict[str, object]:
     """What the loaded libgearman offers: its version, TLS, and the calls and options that only
-    some releases have."""
-    return {
-        "version": ".".join(map(str, LIBRARY_VERSION)),
-        "ssl": has_ssl(),
-        "client_set_ssl": hasattr(lib, "gearman_client_set_ssl"),
-        "worker_set_ssl": hasattr(lib, "gearman_worker_set_ssl"),
-        "stop_wait_on_signal": hasattr(lib, "GEARMAN_CLIENT_STOP_WAIT_ON_SIGNAL"),
-    }
+    some releases have (``_features``, detected when gearman_xs was built)."""
+    found: Dict[str, object] = {"version": ".".join(map(str, LIBRARY_VERSION))}
+    found.update({name.lower(): value for name, value in _features.detected().items()})
+    return found

@@ -98,6 +98,8 @@ class Gearmand:
     ``args`` are extra gearmand arguments, e.g. ``["--exceptions"]``, ``["-j", "2"]`` or
     ``["-q", "libsqlite3", "--libsqlite3-db", path]``; ``threads`` is ``-t`` and ``backlog`` ``-b``.
     ``port`` picks the port (default: a free one); it is kept across ``restart()``.
+    With ``--ssl`` among ``args`` (plus ``--ssl-ca-file``, ``--ssl-certificate``, ``--ssl-key``) the
+    server speaks only TLS, and :meth:`admin` does too (verifying the server against that CA file).
     """
 
     def __init__(
@@ -227,7 +229,7 @@ class Gearmand:
     def admin(self, command: str, timeout: float = 5.0) -> str:
         """Sends one admin text command (CRLF-terminated) and returns the reply, without its
         final ``.`` line for list replies."""
-        with socket.create_connection((self.host, self.port), timeout=timeout) as s:
+        with self._connect(timeout) as s:
             s.sendall(command.encode() + b"\r\n")
             data = b""
             while True:
@@ -241,6 +243,23 @@ class Gearmand:
                     data = data[:-2]
                     break
         return data.decode("utf-8", "replace")
+
+    def _connect(self, timeout: float) -> socket.socket:
+        sock = socket.create_connection((self.host, self.port), timeout=timeout)
+        if "--ssl" not in self.args:
+            return sock
+        import ssl
+
+        ca_file = None
+        if "--ssl-ca-file" in self.args[:-1]:
+            ca_file = self.args[self.args.index("--ssl-ca-file") + 1]
+        context = ssl.create_default_context(cafile=ca_file)
+        context.verify_flags &= ~getattr(ssl, "VERIFY_X509_STRICT", 0)  # no stricter than gearmand
+        try:
+            return context.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
 
     def log_tail(self, lines: int = 20) -> str:
         """The last lines of gearmand's log, for error messages."""

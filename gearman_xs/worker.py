@@ -28,7 +28,7 @@ import weakref
 from types import FrameType, TracebackType
 from typing import Any, Callable, Dict, List, Optional, Tuple, Type, Union
 
-from . import _args
+from . import _args, _tls
 from ._libgearman import ffi, lib
 from .errors import (
     ClosedError,
@@ -208,6 +208,7 @@ class Worker:
         self._orphans: List[Tuple[Any, Any, bool]] = []
         self._retired: List[Any] = []
         self._identifier: Optional[bytes] = None
+        self._tls: Optional[_tls.TlsSettings] = None  # set_ssl(), re-applied to every clone
         self._id_stale = False
         self._log_handle: Any = None
         self._log_verbose = 0
@@ -414,6 +415,21 @@ class Worker:
         try:
             self._check(lib.gearman_worker_set_identifier(ptr, ident, len(ident)), ptr)
             self._identifier = ident
+        finally:
+            self._lock.release()
+
+    def set_ssl(self, ca_file: _tls.PathArg = None, certificate: _tls.PathArg = None,
+                key: _tls.PathArg = None) -> None:
+        """Speaks TLS to every server from now on (``gearman_worker_set_ssl``, libgearman 2.0.0;
+        not in Gearman::XS). Same arguments and checks as ``Client.set_ssl()``: the server's
+        certificate is verified against ``ca_file``; GearmanError names a missing or bad file, or
+        says that this libgearman has no TLS. Connections already open are dropped."""
+        tls = _tls.settings(ca_file, certificate, key, "Worker")
+        ptr = self._acquire()
+        try:
+            self._tls = tls
+            tls.apply_worker(ptr)
+            self._renew(ptr)  # a fresh clone: no connection opened in plain text survives
         finally:
             self._lock.release()
 
@@ -885,6 +901,8 @@ class Worker:
         lib.gearman_worker_set_timeout(new, self._c_timeout)
         if self._identifier is not None:
             lib.gearman_worker_set_identifier(new, self._identifier, len(self._identifier))
+        if self._tls is not None:  # the clone keeps libgearman's TLS flag but not the files
+            self._tls.apply_worker(new)
         if self._log_handle is not None:
             lib.gearman_worker_set_log_fn(new, lib.gxs_log, self._log_handle, self._log_verbose)
         self._ptr = new
