@@ -11,4 +11,5 @@
 #include "library.h"
 #include "socket_buffers.h"
 #include "tls_verify.h"
+#include "net_guard.h"
 #include "worker_trampoline.h"

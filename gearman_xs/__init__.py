@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import List
 
 # _library first: ImportError when the loaded libgearman is not the one gearman_xs was built
-# against; then socket_buffers lifts libgearman's 32 KiB socket-buffer clamp (see its docstring).
-from . import _library, socket_buffers  # noqa: F401  (_library: imported for its check)
+# against; then socket_buffers lifts libgearman's 32 KiB socket-buffer clamp and net_guard keeps
+# any reply a server sends from crashing libgearman (see their docstrings).
+from . import _library, net_guard, socket_buffers  # noqa: F401  (_library: imported for its check)
 from ._libgearman import ffi, lib
 from .admin import Admin, AdminError, AdminGroup, AdminGroupError, AdminProtocolError
 from .client import Client, JobStatus
@@ -58,4 +59,5 @@ __all__: List[str] = [
     "Admin", "AdminGroup", "AdminError", "AdminGroupError", "AdminProtocolError",
     "Worker", "Job",
     "socket_buffers",
+    "net_guard",
 ]

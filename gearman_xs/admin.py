@@ -59,6 +59,8 @@ __all__ = [
 
 DEFAULT_PORT = 4730
 DEFAULT_TIMEOUT = 5.0
+#: The longest timeout Admin accepts (s): socket timeouts overflow a little above 2**33 s.
+MAX_TIMEOUT = 2**31 - 1
 #: A reply line longer than this is refused as malformed (gearmand's lines are short).
 MAX_LINE = 1 << 20
 
@@ -360,6 +362,9 @@ class Admin:
             raise TypeError(f"timeout must be a number, not {type(timeout).__name__}")
         if not timeout > 0:
             raise ValueError(f"timeout must be > 0, not {timeout}")
+        if not timeout <= MAX_TIMEOUT:  # inf, 2**100: socket timeouts would overflow at the first command
+            raise ValueError(f"timeout must be a finite number of seconds up to {MAX_TIMEOUT} (68 years), "
+                             f"not {timeout}")
         self.host = host
         self.port = port
         self.timeout = float(timeout)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from . import net_guard
 from ._libgearman import ffi, lib
 
 __all__ = [
@@ -112,8 +113,17 @@ _CONNECTION_CODES = frozenset(
 )
 
 
+_GUARDED_CODES = frozenset({lib.GEARMAN_INVALID_COMMAND, lib.GEARMAN_INVALID_MAGIC,
+                            lib.GEARMAN_LOST_CONNECTION})
+
+
 def error_for(code: int, message: Optional[str] = None, exception: bytes = b"") -> GearmanError:
-    """The exception for ``code``, of the most specific class."""
+    """The exception for ``code``, of the most specific class. For a reply that the packet guard
+    (:mod:`gearman_xs.net_guard`) stopped, the message says what the server sent."""
+    if code in _GUARDED_CODES:
+        reason = net_guard.take_reason()
+        if reason is not None:
+            message = reason
     if code == lib.GEARMAN_TIMEOUT:
         return GearmanTimeout(code, message)
     if code in _CONNECTION_CODES:

@@ -1,0 +1,29 @@
+/* The packet guard (net_guard.c), used by gearman_xs/net_guard.py. */
+#ifndef GXS_NET_GUARD_H
+#define GXS_NET_GUARD_H
+
+#include <stdint.h>
+
+/* Counters (gxs_ng_counter): headers checked, and bad ones neutralised by kind. */
+#define GXS_NG_HEADERS 0
+#define GXS_NG_COMMAND 1
+#define GXS_NG_TEXT 2
+#define GXS_NG_HANDLE 3
+#define GXS_NG_STALL 4        /* a reply stalled past the wait (Worker calls) */
+#define GXS_NG_NCOUNTS 5
+#define GXS_NG_INTERRUPTED 5  /* a reason only: a signal ended a wait */
+
+/* Redirects libgearman's socket() and recv() GOT slots to the guard, once; a GXS_SB_* status
+   (GXS_SB_OK: every libgearman connection opened from now on is guarded). */
+int gxs_ng_install(void);
+/* What gxs_ng_install() returned (GXS_SB_NOT_INITIALIZED before it ran). */
+int gxs_ng_status_code(void);
+unsigned long gxs_ng_counter(int what);
+/* ms > 0: this thread's libgearman calls are a Worker's, whose replies are waited for in recv()
+   for up to ms (see net_guard.c); 0: a Client's (libgearman polls). Also forgets the last reason. */
+void gxs_ng_set_wait(int ms);
+/* The last header the guard neutralised in this thread (GXS_NG_COMMAND, _TEXT or _HANDLE; with the
+   command number, first byte or handle size in *detail), or GXS_NG_HEADERS for none; clears it. */
+int gxs_ng_take_reason(uint32_t *detail);
+
+#endif

@@ -1,0 +1,147 @@
+"""The packet guard (gearman_xs.net_guard): replies that crash libgearman 1.1.20 end in a GearmanError,
+each in a forked child (a crash must not take pytest down); job handles libgearman cannot keep are
+refused with a clear message; Admin refuses timeouts that would overflow."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Iterator, Tuple
+
+import pytest
+from support import fuzz
+from support import protocol as w
+from support.fake_server import FakeServer, reply_to
+
+from gearman_xs import Admin, Client, GearmanError, net_guard
+from gearman_xs.testing import Gearmand
+
+TOP_BIT_COMMAND = b"\0RES" + (0xFFFFFFFF).to_bytes(4, "big") + b"\0\0\0\0"
+
+
+@pytest.fixture(scope="module")
+def listener() -> Iterator[Tuple[object, int]]:
+    import socket
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    sock.setblocking(False)
+    yield sock, sock.getsockname()[1]
+    sock.close()
+
+
+def test_guard_is_active() -> None:
+    assert net_guard.status() == "active"
+    assert net_guard.active()
+
+
+CRASHERS = [
+    ("command 0xFFFFFFFF", TOP_BIT_COMMAND, "GearmanError:GEARMAN_INVALID_COMMAND"),
+    ("command 0x80000000", b"\0RES" + (0x80000000).to_bytes(4, "big") + b"\0\0\0\0",
+     "GearmanError:GEARMAN_INVALID_COMMAND"),
+    ("text line without a space", b"hello\n", "GearmanError:GEARMAN_INVALID_MAGIC"),
+    ("top-bit command after a good packet", w.packet(w.NOOP) + TOP_BIT_COMMAND, None),
+]
+
+
+@pytest.mark.parametrize("op", ["do", "do_background", "add_task_run", "work", "grab_job"])
+@pytest.mark.parametrize(("name", "reply", "expected"), CRASHERS, ids=[c[0] for c in CRASHERS])
+def test_reply_that_crashed_libgearman_raises(listener: Tuple[object, int], op: str, name: str,
+                                             reply: bytes, expected: str) -> None:
+    sock, port = listener
+    kind, seconds = fuzz.run_case(sock, port, op, reply, True)  # type: ignore[arg-type]
+    assert not kind.startswith(("crash", "bad")) and kind != "hang", kind
+    assert kind.startswith("Gearman"), kind
+    if expected is not None:
+        assert kind == expected
+    assert seconds < fuzz.CASE_DEADLINE
+
+
+def test_header_split_across_reads_is_checked() -> None:
+    """The guard holds a partial header back until it is complete: a top-bit command that arrives
+    one byte at a time is still stopped, and its message says what came."""
+    with FakeServer(reply_to(w.SUBMITS, TOP_BIT_COMMAND), dribble=0.005) as server, Client() as c:
+        c.add_server("127.0.0.1", server.port)
+        c.set_timeout(3000)
+        with pytest.raises(GearmanError) as info:
+            c.do_background("f", b"x")
+    assert info.value.name == "GEARMAN_INVALID_COMMAND"
+    assert "0xffffffff" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("handle", "words"),
+    [(b"", "empty job handle"), (b"H" * 300, "300 bytes"), (b"H" * 64, "64 bytes")],
+    ids=["empty", "300 bytes", "64 bytes"],
+)
+def test_do_background_refuses_a_handle_libgearman_cannot_keep(handle: bytes, words: str) -> None:
+    created = w.packet(w.JOB_CREATED, handle)
+    with FakeServer(reply_to(w.SUBMITS, created, close=False)) as server, Client() as c:
+        c.add_server("127.0.0.1", server.port)
+        c.set_timeout(2000)
+        with pytest.raises(GearmanError) as info:
+            c.do_background("f", b"x")
+    assert words in str(info.value)
+
+
+def test_do_background_keeps_a_63_byte_handle() -> None:
+    handle = b"H:" + b"h" * 59 + b":1"
+    assert len(handle) == 63
+    created = w.packet(w.JOB_CREATED, handle)
+    with FakeServer(reply_to(w.SUBMITS, created, close=False)) as server, Client() as c:
+        c.add_server("127.0.0.1", server.port)
+        c.set_timeout(2000)
+        assert c.do_background("f", b"x") == handle.decode()
+
+
+def test_guard_counts_what_it_stopped(listener: Tuple[object, int]) -> None:
+    before = net_guard.counters()
+    with FakeServer(reply_to(w.SUBMITS, w.packet(w.JOB_CREATED, b""), close=False)) as server, Client() as c:
+        c.add_server("127.0.0.1", server.port)
+        c.set_timeout(2000)
+        with pytest.raises(GearmanError):
+            c.do_background("f", b"x")
+    after = net_guard.counters()
+    assert after["handle"] == before["handle"] + 1
+    assert after["headers"] > before["headers"]  # the OPTION_RES before it
+
+
+def test_guarded_jobs_still_flow(shared_gearmand: Gearmand) -> None:
+    """Real traffic through the guard: many packets, payloads across reads, exact bytes back."""
+    from support.workers import WorkerThread
+
+    from gearman_xs import Worker
+
+    w_ = Worker()
+    w_.add_server("127.0.0.1", shared_gearmand.port)
+    w_.add_function("guard_echo", 0, lambda job: job.workload())
+    payloads = [b"", b"x", bytes(range(256)) * 40, os.urandom(300_000)]
+    with w_, WorkerThread(w_), Client() as c:
+        c.add_server("127.0.0.1", shared_gearmand.port)
+        c.set_timeout(20000)
+        for p in payloads:
+            assert c.do("guard_echo", p) == p
+        handle = c.do_background("guard_echo", b"bg")
+        assert handle.startswith("H:")
+
+
+def test_guard_can_be_switched_off_by_environment() -> None:
+    env = dict(os.environ, GEARMAN_XS_NET_GUARD="off")
+    out = subprocess.run(
+        [sys.executable, "-c", "from gearman_xs import net_guard; print(net_guard.status())"],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    )
+    assert out.stdout.strip() == "disabled by GEARMAN_XS_NET_GUARD=off"
+
+
+@pytest.mark.parametrize("timeout", [float("inf"), 2**100, float("nan"), 0, -1, 2**31])
+def test_admin_refuses_timeouts_that_cannot_work(timeout: float) -> None:
+    with pytest.raises(ValueError, match="timeout must be"):
+        Admin("127.0.0.1", 4730, timeout)
+
+
+def test_admin_largest_timeout_works(shared_gearmand: Gearmand) -> None:
+    with Admin("127.0.0.1", shared_gearmand.port, 2**31 - 1) as admin:
+        assert admin.version()
