@@ -34,6 +34,7 @@ from .errors import (
     ClosedError,
     ConcurrentUseError,
     GearmanConnectionError,
+    GearmanError,
     GearmanTimeout,
     error_for,
     error_text,
@@ -47,9 +48,13 @@ log = logging.getLogger("gearman_xs")
 #: The internal libgearman poll timeout (ms): the longest a blocked work() goes without
 #: checking stop(), signals, the user's timeout and dead servers.
 SLICE_MS = 200
-#: run(): longest pause between reconnection attempts while every server is down (seconds).
+#: Longest pause between reconnection attempts (seconds): run() while every server is down, and
+#: work()/grab-less passes against a server that closes the connection or sends a bad packet.
 MAX_BACKOFF = 1.0
 _MIN_BACKOFF = 0.05
+#: How long a reply the worker is receiving may stall before the connection is dropped (ms); see
+#: net_guard (libgearman 1.1.20 crashes when its poll times out inside a reply).
+REPLY_WAIT_MS = 5000
 
 _NULL = ffi.NULL
 _dup = lib.gxs_dup
@@ -63,6 +68,10 @@ _UINT32_MAX = 2**32 - 1
 _NO_JOB_CODES = frozenset({lib.GEARMAN_IO_WAIT, lib.GEARMAN_NO_JOBS})
 _SHUTDOWN_CODES = frozenset({lib.GEARMAN_SHUTDOWN, lib.GEARMAN_SHUTDOWN_GRACEFUL})
 _CONNECTION_CODES = frozenset({lib.GEARMAN_COULD_NOT_CONNECT, lib.GEARMAN_LOST_CONNECTION})
+# A server that sent something libgearman could not use (the connection is closed after it).
+_PROTOCOL_CODES = frozenset({lib.GEARMAN_INVALID_MAGIC, lib.GEARMAN_INVALID_COMMAND,
+                             lib.GEARMAN_INVALID_PACKET, lib.GEARMAN_UNEXPECTED_PACKET,
+                             lib.GEARMAN_TOO_MANY_ARGS, lib.GEARMAN_MEMORY_ALLOCATION_FAILURE})
 
 # _work() outcomes
 _RAN, _STOPPED, _IDLE = 1, 0, -1
@@ -214,6 +223,8 @@ class Worker:
         self._log_verbose = 0
         self._close_pending = False
         self._fresh_clone = False  # renewed after a non-blocking NO_JOBS: nothing to wait on yet
+        self._backoff = 0.0  # the pause after the last failed pass (s); 0 after a good one
+        self._retry_at = 0.0  # time.monotonic() before which no new pass starts
         lib.gearman_worker_set_timeout(ptr, SLICE_MS)
 
     # -- locking ---------------------------------------------------------------------------------
@@ -669,10 +680,13 @@ class Worker:
             self._release_orphans()
         lost = 0
         self._slicing = True
+        _set_reply_wait(deadline)
         try:
             while True:
                 if self._stop:
                     self._stop = False
+                    return _STOPPED
+                if self._retry_at and not self._wait_retry(deadline):
                     return _STOPPED
                 if deadline is not None:
                     remaining = math.ceil((deadline - time.monotonic()) * 1000)
@@ -680,8 +694,10 @@ class Worker:
                 elif self._c_timeout != SLICE_MS:
                     self._set_c_timeout(ptr, SLICE_MS)
                 calls = self._calls
+                started = time.monotonic()
                 rc = lib.gearman_worker_work(ptr)
                 if rc == _SUCCESS:
+                    self._backoff = 0.0
                     self._dirty = True
                     if self._id_stale:
                         self._resend_identifier(ptr)
@@ -696,7 +712,19 @@ class Worker:
                     self._flush(ptr, rc)
                     self._raise_pending()
                     return _RAN
+                if self._closed_early(rc, started):
+                    # libgearman gave up without waiting: the server closed the connection (after
+                    # CAN_DO/GRAB_JOB). Reconnecting at once would hammer it: back off.
+                    self._failed_pass()
+                    self._id_stale = True
+                    lost += 1
+                    if lost < 3:
+                        continue
+                    self._raise_pending()
+                    raise GearmanConnectionError(lib.GEARMAN_LOST_CONNECTION,
+                                                 "the server closed the connection")
                 if rc == _TIMEOUT:
+                    self._backoff = 0.0
                     self._dirty = False
                     if self._id_stale:
                         self._resend_identifier(ptr)
@@ -708,6 +736,7 @@ class Worker:
                     self._raise_pending()
                     return _IDLE
                 if rc in _CONNECTION_CODES:
+                    self._failed_pass()
                     self._id_stale = True
                     lost += 1
                     if rc == lib.GEARMAN_LOST_CONNECTION and lost < 3:
@@ -716,10 +745,44 @@ class Worker:
                     raise GearmanConnectionError(rc, error_text(ptr))
                 if rc in _SHUTDOWN_CODES:
                     return _STOPPED
+                if rc in _PROTOCOL_CODES:
+                    self._failed_pass()
+                    self._id_stale = True
                 self._raise_pending()
                 raise error_for(rc, error_text(ptr))
         finally:
             self._slicing = False
+            _set_reply_wait(None, 0)
+
+    def _closed_early(self, rc: int, started: float) -> bool:
+        """A GEARMAN_TIMEOUT long before the poll timeout: libgearman did not wait, because the
+        server closed the connection."""
+        return rc == _TIMEOUT and self._c_timeout >= 20 and (
+            time.monotonic() - started < self._c_timeout / 2000.0
+        )
+
+    def _failed_pass(self) -> None:
+        """A pass lost its connection or got a bad packet: the next pass waits, 50 ms doubling up
+        to MAX_BACKOFF, so a server that keeps closing on the worker is not reconnected in a loop."""
+        self._backoff = min(MAX_BACKOFF, max(_MIN_BACKOFF, self._backoff * 2))
+        self._retry_at = time.monotonic() + self._backoff
+
+    def _wait_retry(self, deadline: Optional[float]) -> bool:
+        """Sleeps until the back-off ends; False if stop() was called. Raises GearmanTimeout when
+        the deadline comes first, and lets KeyboardInterrupt through (short sleeps)."""
+        while True:
+            if self._stop:
+                self._stop = False
+                return False
+            now = time.monotonic()
+            if now >= self._retry_at:
+                self._retry_at = 0.0
+                return True
+            if deadline is not None and now >= deadline:
+                raise GearmanTimeout(_TIMEOUT, "no job within the worker's timeout (a server failed; "
+                                     "backing off)")
+            end = self._retry_at if deadline is None else min(self._retry_at, deadline)
+            time.sleep(min(end - now, 0.05))
 
     def _flush(self, ptr: Any, rc: int) -> None:
         for _ in range(3):
@@ -773,17 +836,19 @@ class Worker:
 
     def _run(self, ptr: Any, count: Optional[int]) -> int:
         done = 0
-        backoff = 0.0
+        failing = False
         while count is None or done < count:
             try:
                 outcome = self._work(ptr, None)
-            except GearmanConnectionError as exc:
-                if backoff == 0.0:
-                    log.warning("gearman_xs: no job server reachable (%s); retrying", exc)
-                backoff = min(MAX_BACKOFF, max(_MIN_BACKOFF, backoff * 2))
-                if self._nap(backoff):
-                    break
-                continue
+            except GearmanError as exc:
+                if not isinstance(exc, GearmanConnectionError) and exc.code not in _PROTOCOL_CODES:
+                    raise
+                if not failing:
+                    log.warning("gearman_xs: no usable job server (%s); retrying with back-off", exc)
+                failing = True
+                if not self._retry_at:
+                    self._failed_pass()
+                continue  # the next pass waits for the back-off (_wait_retry)
             if outcome == _STOPPED:
                 break
             if outcome == _IDLE:  # non-blocking mode: wait for activity
@@ -791,9 +856,9 @@ class Worker:
                 if rc not in (_SUCCESS, _TIMEOUT) and self._nap(_MIN_BACKOFF):
                     break
                 continue
-            if backoff:
+            if failing:
                 log.info("gearman_xs: job server reachable again")
-            backoff = 0.0
+            failing = False
             done += 1
         return done
 
@@ -858,14 +923,23 @@ class Worker:
         try:
             if self._orphans:
                 self._release_orphans()
+            if self._retry_at and not self._wait_retry(self._deadline()):
+                return None
             rc_ptr = ffi.new("gearman_return_t *")
             self._slicing = True
+            started = time.monotonic()
+            _set_reply_wait(self._deadline())
             try:
                 job_ptr = lib.gearman_worker_grab_job(ptr, _NULL, rc_ptr)
             finally:
                 self._slicing = False
+                _set_reply_wait(None, 0)
             rc = rc_ptr[0]
             self._fresh_clone = False
+            if rc in _CONNECTION_CODES or rc in _PROTOCOL_CODES or self._closed_early(rc, started):
+                self._failed_pass()
+            else:
+                self._backoff = 0.0
             if rc == _SUCCESS and job_ptr != _NULL:
                 self._dirty = True
                 if self._id_stale:
@@ -1011,6 +1085,15 @@ class Worker:
     def __repr__(self) -> str:
         state = "closed" if self._ptr is None else f"{len(self._functions)} functions"
         return f"<gearman_xs.Worker {state}>"
+
+
+def _set_reply_wait(deadline: Optional[float], ms: int = REPLY_WAIT_MS) -> None:
+    """Tells the packet guard that this thread's libgearman calls are a Worker's (ms > 0): a reply
+    is waited for inside recv() for up to ``ms`` (and never past ``deadline``), instead of letting
+    libgearman's poll time out inside it, which crashes libgearman 1.1.20 (see net_guard)."""
+    if ms and deadline is not None:
+        ms = max(1, min(ms, math.ceil((deadline - time.monotonic()) * 1000) + 50))
+    lib.gxs_ng_set_wait(ms)
 
 
 def _handle(job_ptr: Any) -> str:
