@@ -1,28 +1,41 @@
 /* The packet guard (used by gearman_xs/net_guard.py): no reply from a server crashes libgearman.
 
-   libgearman 1.1.20 parses a server's bytes in gearman_packet_unpack() (libgearman/packet.cc), and
-   two kinds of packet header crash it there with SIGSEGV:
+   libgearman 1.1.20 parses a server's bytes in gearman_packet_unpack() (libgearman/packet.cc); it
+   crashes (SIGSEGV) on:
 
    * a command number >= 0x80000000: gearman_packet_unpack_header() checks
      `packet->command >= GEARMAN_COMMAND_MAX` on the enum, a signed int, so the negative value
      passes; gearman_command_info() then compares it unsigned, returns NULL, and
      `gearman_command_info(self.command)->argc` reads through it;
    * a text line (first byte of a packet not NUL) without a space: the text parser's
-     `if (!ptr) { *ptr= 0; ...` writes through the NULL that memchr() returned.
+     `if (!ptr) { *ptr= 0; ...` writes through the NULL that memchr() returned;
+   * a packet whose NUL-terminated arguments run past the size its header names (libgearman looks
+     for the NULs in whatever follows, its data_size underflows, and the next packets are misread);
+   * a call that times out while a packet is half received, when the connection is used again
+     (its state machine keeps receiving into a packet the timed-out call owned: a Worker's job,
+     freed by then; the packets of the echo, option and status calls that gearman_xs repeats).
 
    libgearman cannot be patched here, so its GOT slot for recv() (found like socket_buffers.c finds
-   setsockopt's) points at gxs_ng_recv(), which follows the binary protocol's framing per socket
-   (12-byte header, then the size the header names) and checks every header before libgearman sees
-   it: a command number with the top bit set becomes 0x7FFFFFFF (libgearman's own clean
-   GEARMAN_INVALID_COMMAND, as for 999), and a packet that starts with anything but NUL becomes the
-   header "\0BAD" (GEARMAN_INVALID_MAGIC; libgearman never sends a text command, so a text reply is
-   always garbage). libgearman then fails the call and closes the connection, as it does for every
-   other malformed packet. The slot for socket() is redirected too, only to reset a socket's framing
-   state when libgearman opens it. Payload bytes pass through untouched: one check per packet.
+   setsockopt's) points at gxs_ng_recv(), which reads the binary protocol itself, per socket, and
+   hands libgearman only what it can parse whole: a packet's header and NUL-terminated arguments
+   (for commands without data: the whole packet) are collected in a per-socket buffer of
+   libgearman's own receive-buffer size and given out only once complete and checked. Only a data
+   payload (JOB_ASSIGN's workload, WORK_COMPLETE's result...) streams through unbuffered. So
+   libgearman never waits inside a header or an argument list, and a timeout finds it between
+   packets or in a payload. A bad packet is neutralised instead of given out: a command number with
+   the top bit set becomes 0x7FFFFFFF (libgearman's own clean GEARMAN_INVALID_COMMAND, as for 999);
+   a text line, arguments that do not fit the size, a packet libgearman could not hold, or a
+   JOB_CREATED whose handle libgearman would return empty or cut to 63 bytes become the same
+   invalid command (a text line: the magic "\0BAD", GEARMAN_INVALID_MAGIC). libgearman then fails
+   the call and closes the connection, as for any other malformed packet; the guard gives nothing
+   more on that socket. The slot for socket() is redirected too, only to reset a socket's state when
+   libgearman opens it.
 
-   A header split across two recv() calls is held back (at most 12 bytes per socket) until it is
-   complete; the call that holds it reports EAGAIN, which libgearman answers by polling, so nothing
-   spins. libgearman's sockets are non-blocking. */
+   Wait mode (gxs_ng_set_wait, a Worker's calls): an empty socket is waited on inside recv() instead
+   of reporting EAGAIN, because libgearman 1.1.20's worker frees the job it is receiving into when
+   its poll times out (a reply slower than the Worker's 200 ms poll slice killed the process). A
+   reply that stalls past the wait, or a signal, ends the connection instead (ECONNRESET:
+   GEARMAN_LOST_CONNECTION, a clean path in libgearman; the server requeues an unfinished job). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -41,15 +54,17 @@
 #include "socket_buffers.h"
 
 #define GXS_NG_HEADER 12
+#define GXS_NG_BUFFER 8192                /* libgearman's GEARMAN_RECV_BUFFER_SIZE */
 #define GXS_NG_CHUNK 1024                 /* sockets per lazily allocated state chunk */
 #define GXS_NG_CHUNKS 4096                /* fds below 4 Mi are guarded */
+#define GXS_NG_COMMANDS 43                /* GEARMAN_COMMAND_MAX in 1.1.x and 2.0 */
 
 struct gxs_ng_fd {
-    uint32_t skip;                /* payload bytes of the current packet still to pass through */
-    uint8_t held;                 /* header bytes read from the kernel, not yet given out */
-    uint8_t given;                /* bytes of a checked header (held == 12) already given out */
-    uint8_t poisoned;             /* a bad header was given out: libgearman is closing the socket */
-    uint8_t header[GXS_NG_HEADER];
+    uint8_t *buf;                 /* bytes read from the kernel, not yet given out (malloc'd) */
+    uint32_t have;                /* bytes in buf */
+    uint32_t ready;               /* of which checked and ready to give out (buf[0..ready)) */
+    uint32_t skip;                /* payload bytes of a given-out packet still to stream through */
+    uint8_t poisoned;             /* a bad packet was given out: nothing more on this socket */
 };
 
 typedef ssize_t (*gxs_ng_recv_fn)(int, void *, size_t, int);
@@ -60,6 +75,32 @@ static gxs_ng_recv_fn gxs_ng_real_recv = 0;
 static gxs_ng_socket_fn gxs_ng_real_socket = 0;
 static int gxs_ng_status = GXS_SB_NOT_INITIALIZED;
 static unsigned long gxs_ng_counts[GXS_NG_NCOUNTS];
+
+static __thread int gxs_ng_reason = GXS_NG_HEADERS;   /* the last packet neutralised here */
+static __thread uint32_t gxs_ng_detail = 0;
+static __thread int gxs_ng_wait_ms = 0;                /* > 0: a Worker's call (gxs_ng_read) */
+
+/* libgearman's command table (libgearman/command.cc): how many NUL-terminated arguments a packet
+   carries before its last argument or its data, and whether it has data (streamed). */
+static const uint8_t gxs_ng_nuls[GXS_NG_COMMANDS] = {
+    4, 0, 0, 0, 0, 0, 0, 2, 0, 0,   /* TEXT CAN_DO CANT_DO RESET PRE_SLEEP UNUSED NOOP SUBMIT
+                                       JOB_CREATED GRAB_JOB */
+    0, 2, 2, 1, 0, 0, 0, 0, 2, 1,   /* NO_JOB JOB_ASSIGN WORK_STATUS WORK_COMPLETE WORK_FAIL
+                                       GET_STATUS ECHO_REQ ECHO_RES SUBMIT_BG ERROR */
+    4, 2, 0, 1, 0, 1, 0, 0, 1, 1,   /* STATUS_RES SUBMIT_HIGH SET_CLIENT_ID CAN_DO_TIMEOUT
+                                       ALL_YOURS WORK_EXCEPTION OPTION_REQ OPTION_RES WORK_DATA
+                                       WORK_WARNING */
+    0, 3, 2, 2, 2, 7, 3, 4, 4, 0,   /* GRAB_UNIQ ASSIGN_UNIQ SUBMIT_HIGH_BG SUBMIT_LOW
+                                       SUBMIT_LOW_BG SCHED EPOCH REDUCE REDUCE_BG GRAB_ALL */
+    4, 0, 5,                        /* ASSIGN_ALL GET_STATUS_UNIQUE STATUS_RES_UNIQUE */
+};
+static const uint8_t gxs_ng_data[GXS_NG_COMMANDS] = {
+    0, 0, 0, 0, 0, 0, 0, 1, 0, 0,
+    0, 1, 0, 1, 0, 0, 1, 1, 1, 0,
+    0, 1, 0, 0, 0, 1, 0, 0, 1, 1,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 0,
+    1, 0, 0,
+};
 
 static void gxs_ng_count(int what)
 {
@@ -93,77 +134,100 @@ static uint32_t gxs_ng_be32(const uint8_t *p)
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
 }
 
-static __thread int gxs_ng_reason = GXS_NG_HEADERS;   /* the last header neutralised here */
-static __thread uint32_t gxs_ng_detail = 0;
-static __thread int gxs_ng_wait_ms = 0;                /* > 0: a Worker's call (gxs_ng_read) */
-
-/* Makes `h` a header libgearman rejects cleanly, and ends the stream after it. */
-static void gxs_ng_neutralise(struct gxs_ng_fd *st, uint8_t *h, int reason, uint32_t detail)
+/* Replaces everything not yet given out by one header libgearman rejects cleanly. */
+static void gxs_ng_neutralise(struct gxs_ng_fd *st, int reason, uint32_t detail)
 {
+    uint8_t *h = st->buf + st->ready;
     if (reason == GXS_NG_TEXT)    /* "\0BAD": GEARMAN_INVALID_MAGIC */
         memcpy(h, "\0BAD\0\0\0\0\0\0\0\0", GXS_NG_HEADER);
-    else {                        /* command 0x7FFFFFFF: GEARMAN_INVALID_COMMAND */
-        h[4] = 0x7F; h[5] = 0xFF; h[6] = 0xFF; h[7] = 0xFF;
-        memset(h + 8, 0, 4);
-    }
-    st->poisoned = 1;
+    else                          /* command 0x7FFFFFFF, size 0: GEARMAN_INVALID_COMMAND */
+        memcpy(h, "\0RES\x7f\xff\xff\xff\0\0\0\0", GXS_NG_HEADER);
+    st->ready += GXS_NG_HEADER;
+    st->have = st->ready;
     st->skip = 0;
+    st->poisoned = 1;
     gxs_ng_reason = reason;
     gxs_ng_detail = detail;
     gxs_ng_count(reason);
 }
 
-/* Checks (and if needed neutralises) a complete header in place; sets the payload to skip. */
-static void gxs_ng_check(struct gxs_ng_fd *st, uint8_t *h)
+/* Checks the packets collected after buf[ready]: each complete one (header + arguments; the whole
+   packet without data) becomes ready, a bad one is neutralised. Stops at an incomplete packet, or
+   at one whose payload streams (skip > 0: buf then ends with it). */
+static void gxs_ng_parse(struct gxs_ng_fd *st)
 {
-    uint32_t command, size;
-    if (h[0] != 0) {              /* a text line: libgearman's text parser may crash on it */
-        gxs_ng_neutralise(st, h, GXS_NG_TEXT, h[0]);
-        return;
+    while (!st->poisoned && st->skip == 0 && st->have > st->ready) {
+        uint8_t *p = st->buf + st->ready;
+        uint32_t avail = st->have - st->ready, command, size, need, nuls, i, found;
+        if (p[0] != 0) {          /* a text line: libgearman's text parser may crash on it */
+            gxs_ng_neutralise(st, GXS_NG_TEXT, p[0]);
+            return;
+        }
+        if (avail < GXS_NG_HEADER)
+            return;
+        command = gxs_ng_be32(p + 4);
+        size = gxs_ng_be32(p + 8);
+        if (command & 0x80000000u) {  /* a negative enum passes libgearman's range check */
+            gxs_ng_neutralise(st, GXS_NG_COMMAND, command);
+            return;
+        }
+        if (command == 0 || command >= GXS_NG_COMMANDS || memcmp(p, "\0RE", 3) != 0
+            || (p[3] != 'S' && p[3] != 'Q')) {
+            /* libgearman rejects these itself (GEARMAN_INVALID_COMMAND / _MAGIC): the header is
+               all it reads. */
+            st->ready += GXS_NG_HEADER;
+            st->have = st->ready;
+            st->poisoned = 1;
+            gxs_ng_count(GXS_NG_HEADERS);
+            return;
+        }
+        if (command == GEARMAN_COMMAND_JOB_CREATED
+            && (size == 0 || size >= GEARMAN_JOB_HANDLE_SIZE
+                || (avail > GXS_NG_HEADER && p[GXS_NG_HEADER] == 0))) {
+            /* libgearman would report "" or silently keep the first 63 bytes of the handle */
+            gxs_ng_neutralise(st, GXS_NG_HANDLE, size < GEARMAN_JOB_HANDLE_SIZE ? 0 : size);
+            return;
+        }
+        if (!gxs_ng_data[command] && size > GXS_NG_BUFFER - GXS_NG_HEADER) {
+            gxs_ng_neutralise(st, GXS_NG_TOO_LARGE, size);   /* libgearman could never hold it */
+            return;
+        }
+        /* Find the end of the arguments: after the n-th NUL of the payload. */
+        nuls = gxs_ng_nuls[command];
+        need = GXS_NG_HEADER;
+        for (i = GXS_NG_HEADER, found = 0; found < nuls && i < avail && i - GXS_NG_HEADER < size; i++)
+            if (p[i] == 0) {
+                found++;
+                need = i + 1;
+            }
+        if (found < nuls) {
+            if (i - GXS_NG_HEADER >= size) {  /* the payload ended first: libgearman would overrun */
+                gxs_ng_neutralise(st, GXS_NG_ARGS, size);
+                return;
+            }
+            if (st->ready + avail >= GXS_NG_BUFFER) {   /* arguments libgearman could not hold */
+                gxs_ng_neutralise(st, GXS_NG_TOO_LARGE, size);
+                return;
+            }
+            return;               /* more to come */
+        }
+        if (!gxs_ng_data[command]) {
+            need = GXS_NG_HEADER + size;      /* the last argument is part of the packet */
+            if (avail < need)
+                return;
+        }
+        /* Give out what this packet has in buf; its data payload streams after that. */
+        if (gxs_ng_data[command] && avail > GXS_NG_HEADER + (uint64_t)size)
+            need = GXS_NG_HEADER + size;
+        else if (gxs_ng_data[command])
+            need = avail;
+        st->skip = GXS_NG_HEADER + size - need;
+        st->ready += need;
+        gxs_ng_count(GXS_NG_HEADERS);
     }
-    command = gxs_ng_be32(h + 4);
-    size = gxs_ng_be32(h + 8);
-    if (command & 0x80000000u) {  /* a negative enum passes libgearman's range check */
-        gxs_ng_neutralise(st, h, GXS_NG_COMMAND, command);
-        return;
-    }
-    if (command == GEARMAN_COMMAND_JOB_CREATED && (size == 0 || size >= GEARMAN_JOB_HANDLE_SIZE)) {
-        /* libgearman would report "" or silently keep the first 63 bytes of the handle */
-        gxs_ng_neutralise(st, h, GXS_NG_HANDLE, size);
-        return;
-    }
-    st->skip = size;
-    gxs_ng_count(GXS_NG_HEADERS);
 }
 
-int gxs_ng_take_reason(uint32_t *detail)
-{
-    int reason = gxs_ng_reason;
-    *detail = gxs_ng_detail;
-    gxs_ng_reason = GXS_NG_HEADERS;
-    gxs_ng_detail = 0;
-    return reason;
-}
-
-/* Hands out the rest of a checked header that did not fit into the caller's buffer. */
-static ssize_t gxs_ng_give_held(struct gxs_ng_fd *st, uint8_t *out, size_t len)
-{
-    size_t n = (size_t)(GXS_NG_HEADER - st->given);
-    if (n > len)
-        n = len;
-    memcpy(out, st->header + st->given, n);
-    st->given = (uint8_t)(st->given + n);
-    if (st->given == GXS_NG_HEADER)
-        st->held = st->given = 0;
-    return (ssize_t)n;
-}
-
-/* The kernel's recv(). In wait mode (a Worker's call, gxs_ng_set_wait()) an empty socket is waited
-   on here instead of reporting EAGAIN: libgearman 1.1.20's worker frees its job, whose packet the
-   connection is still receiving into, when its poll times out inside a reply, and the next call
-   then crashes (a reply slower than the poll timeout, a job payload arriving in slow pieces). A
-   reply that stalls past the wait, or a signal, ends the connection instead (ECONNRESET:
-   GEARMAN_LOST_CONNECTION, a clean path in libgearman; the server requeues an unfinished job). */
+/* The kernel's recv() into buf[have..]; in wait mode an empty socket is waited on (see above). */
 static ssize_t gxs_ng_read(int fd, void *buf, size_t len, int flags)
 {
     struct timespec now;
@@ -201,73 +265,61 @@ static ssize_t gxs_ng_read(int fd, void *buf, size_t len, int flags)
     }
 }
 
+static ssize_t gxs_ng_give(struct gxs_ng_fd *st, uint8_t *out, size_t len)
+{
+    size_t n = st->ready < len ? st->ready : len;
+    memcpy(out, st->buf, n);
+    memmove(st->buf, st->buf + n, st->have - n);
+    st->have -= (uint32_t)n;
+    st->ready -= (uint32_t)n;
+    return (ssize_t)n;
+}
+
 static ssize_t gxs_ng_recv(int fd, void *buf, size_t len, int flags)
 {
     struct gxs_ng_fd *st;
-    uint8_t *out = (uint8_t *)buf;
     ssize_t n;
-    size_t r, w;
 
     if (len == 0 || (flags & MSG_PEEK) || (st = gxs_ng_state(fd)) == NULL)
         return gxs_ng_real_recv(fd, buf, len, flags);
+    if (st->buf == NULL && (st->buf = (uint8_t *)malloc(GXS_NG_BUFFER + GXS_NG_HEADER)) == NULL)
+        return gxs_ng_real_recv(fd, buf, len, flags);   /* no memory: unguarded */
     for (;;) {
-        if (st->held == GXS_NG_HEADER)
-            return gxs_ng_give_held(st, out, len);
-        if (st->poisoned)         /* nothing more after a bad header: end of stream */
+        if (st->ready > 0)
+            return gxs_ng_give(st, (uint8_t *)buf, len);
+        if (st->poisoned)         /* nothing more after a bad packet: end of stream */
             return 0;
-        if (st->held > 0) {       /* complete a header split across calls, then give it out */
-            n = gxs_ng_read(fd, st->header + st->held, (size_t)(GXS_NG_HEADER - st->held), flags);
-            if (n <= 0)
-                return n;
-            st->held = (uint8_t)(st->held + n);
-            if (st->held < GXS_NG_HEADER) {
-                if (gxs_ng_wait_ms > 0)
-                    continue;
-                errno = EAGAIN;   /* libgearman polls for the rest */
-                return -1;
-            }
-            gxs_ng_check(st, st->header);
-            st->given = 0;
-            return gxs_ng_give_held(st, out, len);
-        }
-
-        n = gxs_ng_read(fd, buf, len, flags);
-        if (n <= 0)
+        if (st->skip > 0) {       /* a payload: straight to libgearman, never past its end */
+            n = gxs_ng_read(fd, buf, st->skip < len ? st->skip : len, flags);
+            if (n > 0)
+                st->skip -= (uint32_t)n;
             return n;
-        /* Walk the packets in what arrived: payload passes, each header is checked in place. Only
-           a header cut off at the end is held back; after a bad header the rest is dropped. */
-        for (r = 0, w = 0; r < (size_t)n && !st->poisoned;) {
-            size_t left = (size_t)n - r;
-            if (st->skip > 0) {
-                size_t k = st->skip < left ? st->skip : left;
-                st->skip -= (uint32_t)k;
-                r += k;
-                w = r;
-            } else if (out[r] != 0 && len - r < GXS_NG_HEADER) {
-                st->header[0] = out[r];             /* text, and no room for the bad header: */
-                gxs_ng_check(st, st->header);       /* give it out on the next calls */
-                st->held = GXS_NG_HEADER;
-                st->given = 0;
-            } else if (out[r] != 0 || left >= GXS_NG_HEADER) {
-                gxs_ng_check(st, out + r);         /* may write 12 bytes: len - r >= 12 here */
-                r += GXS_NG_HEADER;
-                w = r;
-            } else {
-                memcpy(st->header, out + r, left);    /* a partial header: hold it back */
-                st->held = (uint8_t)left;
-                st->given = 0;
-                break;
-            }
         }
-        if (w > 0)
-            return (ssize_t)w;
-        if (st->held == GXS_NG_HEADER)
-            return gxs_ng_give_held(st, out, len);
-        if (gxs_ng_wait_ms <= 0) {
-            errno = EAGAIN;       /* only part of a header arrived: libgearman polls for more */
+        if (st->have >= GXS_NG_BUFFER) {     /* cannot happen: gxs_ng_parse() neutralises first */
+            errno = ECONNRESET;
+            return -1;
+        }
+        n = gxs_ng_read(fd, st->buf + st->have, GXS_NG_BUFFER - st->have, flags);
+        if (n <= 0)
+            return n;             /* EOF, an error, or EAGAIN: libgearman polls, nothing given */
+        st->have += (uint32_t)n;
+        gxs_ng_parse(st);
+        if (st->ready == 0 && !st->poisoned && gxs_ng_wait_ms <= 0) {
+            errno = EAGAIN;       /* part of a packet: libgearman polls for the rest */
             return -1;
         }
     }
+}
+
+static int gxs_ng_socket(int domain, int type, int protocol)
+{
+    int fd = gxs_ng_real_socket(domain, type, protocol);
+    struct gxs_ng_fd *st = gxs_ng_state(fd);
+    if (st != NULL) {
+        st->have = st->ready = st->skip = 0;
+        st->poisoned = 0;
+    }
+    return fd;
 }
 
 void gxs_ng_set_wait(int ms)
@@ -277,13 +329,13 @@ void gxs_ng_set_wait(int ms)
     gxs_ng_detail = 0;
 }
 
-static int gxs_ng_socket(int domain, int type, int protocol)
+int gxs_ng_take_reason(uint32_t *detail)
 {
-    int fd = gxs_ng_real_socket(domain, type, protocol);
-    struct gxs_ng_fd *st = gxs_ng_state(fd);
-    if (st != NULL)
-        memset(st, 0, sizeof(*st));
-    return fd;
+    int reason = gxs_ng_reason;
+    *detail = gxs_ng_detail;
+    gxs_ng_reason = GXS_NG_HEADERS;
+    gxs_ng_detail = 0;
+    return reason;
 }
 
 int gxs_ng_install(void)

@@ -4,14 +4,16 @@
 
 #include <stdint.h>
 
-/* Counters (gxs_ng_counter): headers checked, and bad ones neutralised by kind. */
+/* Counters (gxs_ng_counter): packets checked, and bad ones neutralised by kind. */
 #define GXS_NG_HEADERS 0
 #define GXS_NG_COMMAND 1
 #define GXS_NG_TEXT 2
 #define GXS_NG_HANDLE 3
 #define GXS_NG_STALL 4        /* a reply stalled past the wait (Worker calls) */
-#define GXS_NG_NCOUNTS 5
-#define GXS_NG_INTERRUPTED 5  /* a reason only: a signal ended a wait */
+#define GXS_NG_ARGS 5         /* arguments that run past the packet's size */
+#define GXS_NG_TOO_LARGE 6    /* a header + arguments libgearman's 8 KiB buffer cannot hold */
+#define GXS_NG_NCOUNTS 7
+#define GXS_NG_INTERRUPTED 7  /* a reason only: a signal ended a wait */
 
 /* Redirects libgearman's socket() and recv() GOT slots to the guard, once; a GXS_SB_* status
    (GXS_SB_OK: every libgearman connection opened from now on is guarded). */

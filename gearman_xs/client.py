@@ -771,7 +771,7 @@ class Client:
                     exc = bytes(ffi.unpack(acc.exc, acc.exc_size)) if acc.exc_size else b""
                     self._raise(rc, exception=exc, message=self._outcome_message(rc, c))
                 if kind >= BACKGROUND:
-                    if not acc.handle[0]:  # the packet guard stops this first; kept for a guardless build
+                    if acc.handle[0] == b"\0":  # the guard stops most of these (not a NUL-led handle)
                         self._raise(lib.GEARMAN_INVALID_PACKET,
                                     message="the server sent JOB_CREATED with an empty job handle")
                     return ffi.string(acc.handle).decode("utf-8", "surrogateescape")  # type: ignore[no-any-return]

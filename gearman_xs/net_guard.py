@@ -80,6 +80,8 @@ def counters() -> Dict[str, int]:
         "command": int(lib.gxs_ng_counter(lib.GXS_NG_COMMAND)),
         "text": int(lib.gxs_ng_counter(lib.GXS_NG_TEXT)),
         "handle": int(lib.gxs_ng_counter(lib.GXS_NG_HANDLE)),
+        "args": int(lib.gxs_ng_counter(lib.GXS_NG_ARGS)),
+        "too_large": int(lib.gxs_ng_counter(lib.GXS_NG_TOO_LARGE)),
         "stall": int(lib.gxs_ng_counter(lib.GXS_NG_STALL)),
     }
 
@@ -96,6 +98,13 @@ def take_reason() -> Optional[str]:
     if reason == lib.GXS_NG_TEXT:
         return (f"the server sent a text line (first byte {value:#04x}) where a binary packet was "
                 "expected (libgearman 1.1.20 can crash on it; gearman_xs's packet guard stopped it)")
+    if reason == lib.GXS_NG_ARGS:
+        return (f"the server sent a packet of {value} bytes whose arguments run past its end "
+                "(libgearman would read the next packets as part of it; gearman_xs's packet guard "
+                "stopped it)")
+    if reason == lib.GXS_NG_TOO_LARGE:
+        return (f"the server sent a packet of {value} bytes whose header and arguments do not fit "
+                "libgearman's 8 KiB receive buffer")
     if reason == lib.GXS_NG_STALL:
         return (f"the server stopped sending for {value} ms in the middle of a reply; the worker "
                 "closed the connection (an unfinished job goes back to the server's queue)")
