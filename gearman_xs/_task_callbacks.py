@@ -2,8 +2,9 @@
 
 ``Client`` installs them on every C client it makes (``gxs_client_install_callbacks``). libgearman
 calls them from inside ``gearman_client_run_tasks()`` with the C task, whose context is an
-``ffi.new_handle`` of the ``Task``; the event goes to that Task's Client (``Client._on_event``),
-which records it on the Task and calls the user's callback at call time.
+``ffi.new_handle`` of the ``Task``; the event goes to the task runner of that Task's Client
+(``_client_tasks.TaskRunner.on_event``), which records it on the Task and calls the user's callback
+at call time.
 """
 
 from __future__ import annotations
@@ -36,10 +37,10 @@ def _dispatch(kind: str, ct: Any) -> int:
     if ctx == ffi.NULL:
         return _SUCCESS
     task: Task = ffi.from_handle(ctx)
-    client = task._client_ref
-    if client is None:
+    runner = task._client_ref
+    if runner is None:
         return _SUCCESS
-    result: int = client._on_event(kind, task, ct)
+    result: int = runner.on_event(kind, task, ct)
     return result
 
 

@@ -47,9 +47,9 @@ class Task:
     )
 
     def __init__(
-        self, client: Any, kind: int, function_name: bytes, unique: Optional[bytes], workload: Any
+        self, runner: Any, kind: int, function_name: bytes, unique: Optional[bytes], workload: Any
     ) -> None:
-        self._client_ref = client
+        self._client_ref = runner  # the Client's TaskRunner, which receives the job's events
         self._kind = kind
         self._function_name = function_name
         self._unique = unique

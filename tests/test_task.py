@@ -206,8 +206,8 @@ def test_finished_tasks_are_freed(client: Client) -> None:
         for i in range(20):
             client.add_task(P + "echo", str(i))
         client.run_tasks()
-    assert not client._live and not client._pending
-    assert not lib.gearman_client_has_tasks(client._c)
+    assert not client._tasks.live and not client._tasks.pending
+    assert not lib.gearman_client_has_tasks(client._cc.c)
 
 
 def test_run_tasks_timeout_keeps_the_tasks(client: Client) -> None:

@@ -1,0 +1,247 @@
+"""``DoPath``: the Client's ``do*()`` calls, one job submitted and waited for.
+
+The fast path is one C call per job: ``gxs_acc_do()`` (csrc/client_acc.c) adds the task to the
+current C client, runs one ``gearman_client_run_tasks()`` slice and collects the job's packets into
+a ``gxs_acc`` in C (no Python callback per packet); a job that finished within that slice never
+runs any other Python code but the argument checks and the lock. ``gearman_client_do()`` is never
+used: called again after a timeout it would submit the job again.
+
+The slow path (``_drive()``) runs further slices until the job ends, against the call's ``Clock``:
+``GearmanTimeout`` after the user's timeout without progress, an idle check of a silent foreground
+job (``_client_probes.known_anywhere``), and the connection rules: a submission is repeated only
+when it provably never reached a server (the connect failed), or once to the same server with the
+same unique (gearmand coalesces it) when the connection was lost before JOB_CREATED; otherwise
+``GearmanConnectionError`` says the job may be queued there. ``do_background_at()`` (SUBMIT_JOB_EPOCH)
+is here too: one submission, its handle as the result once JOB_CREATED came.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Dict, Optional, Tuple, Union
+
+from . import _args, compat
+from ._client_c import CONNECT_CHECK, CONNECTION_ERRORS, CClient, maybe_queued
+from ._client_probes import PROBE_TIMEOUT_MS, known_anywhere
+from ._clock import CHECK, TIMED_OUT, Clock
+from ._guard import Guard
+from ._libgearman import ffi, lib
+from ._servers import reachable
+from .errors import error_text
+from .task import BACKGROUND
+
+__all__ = ["DoPath"]
+
+NULL = ffi.NULL
+SUCCESS: int = lib.GEARMAN_SUCCESS
+_TIMEOUT: int = lib.GEARMAN_TIMEOUT
+_PAUSE: int = lib.GEARMAN_PAUSE
+_IO_WAIT: int = lib.GEARMAN_IO_WAIT
+_WORK_FAIL: int = lib.GEARMAN_WORK_FAIL
+_NOT_DONE = frozenset({lib.GEARMAN_UNKNOWN_STATE, lib.GEARMAN_IO_WAIT, SUCCESS, lib.GEARMAN_PAUSE})
+
+LOST_JOB = (
+    "the server no longer knows this job: the worker failed it (a WORK_FAIL or WORK_EXCEPTION that "
+    "libgearman 1.1.20 drops) or the server lost it"
+)
+
+
+class DoPath:
+    """Runs ``do*()`` jobs on the Client's C client (``cc``) under its lock (``guard``)."""
+
+    def __init__(self, guard: Guard, cc: CClient) -> None:
+        self.guard = guard
+        self.cc = cc
+        self.live = cc.live  # add_task*() tasks in flight: do*() waits for none of them
+        self.acc = ffi.new("gxs_acc *")  # the result collector (one per Client: do*() holds the lock)
+        self.ret = ffi.new("gearman_return_t *")
+        self.fn_cache: Dict[Union[str, bytes], bytes] = {}  # function names already checked
+        # UUID-shaped like libgearman's: 80 random bits, then a 48-bit counter
+        r = uuid.uuid4().hex
+        self.unique_prefix = f"{r[:8]}-{r[8:12]}-{r[12:16]}-{r[16:20]}-".encode()
+        self.unique_count = 0
+
+    def do(self, kind: int, function_name: Any, workload: Any, unique: Any) -> Union[bytes, str]:
+        """One job of ``kind`` (priority, + BACKGROUND): its result, or its handle for a background job."""
+        fn = self.fn_cache.get(function_name) if type(function_name) in (str, bytes) else None
+        if fn is None:
+            fn = _args.function_name(function_name)
+            if type(function_name) in (str, bytes):  # checked names, kept for the next do*()
+                if len(self.fn_cache) >= 64:
+                    self.fn_cache.clear()
+                self.fn_cache[function_name] = fn
+        if unique is None:
+            # libgearman would make a UUID per task (libuuid: ~20 us of CPU per job, measured);
+            # a per-Client random prefix and a counter, UUID-shaped, are as unique and far cheaper.
+            self.unique_count += 1
+            u = b"%s%012x" % (self.unique_prefix, self.unique_count)
+        else:
+            u = _args.unique(unique)
+        if type(workload) is bytes and workload:  # the usual case, passed without a cdata wrapper
+            w, n = workload, len(workload)
+        else:
+            w, n = _args.payload(workload)
+        cc = self.cc
+        with self.guard.enter("do"):
+            if self.live:
+                cc.raise_error(
+                    lib.GEARMAN_IN_PROGRESS,
+                    message="tasks of an interrupted run_tasks() are unfinished: call run_tasks() first",
+                )
+            clock: Optional[Clock] = None
+            if cc.prepared and time.monotonic() < cc.recheck_at and cc.check_connection():
+                c = cc.c  # the fast path: the preferred available server's C client, clean
+            else:
+                clock = cc.clock()
+                c = cc.ready(clock)
+            acc = self.acc  # gxs_acc_do() clears it
+            try:
+                retried_same = False
+                lost_message: Optional[str] = None  # why a job found lost failed
+                for _ in range(2 * len(cc.servers) + 2):
+                    # adds the task and runs one run_tasks() slice; NULL when that finished it
+                    task = lib.gxs_acc_do(c, kind, acc, fn, u, w, n, self.ret)
+                    if cc.fd < 0:
+                        cc.fd = lib.gxs_cw_take()
+                    if task == NULL:
+                        if not acc.done:
+                            cc.raise_error(self.ret[0], c)
+                        break
+                    if clock is None:
+                        clock = cc.clock()
+                    try:
+                        lost, lost_message = self._drive(c, task, acc, acc.run_rc, kind >= BACKGROUND, clock)
+                        if acc.done and kind >= BACKGROUND:
+                            h = lib.gearman_task_job_handle(task)
+                            if h != NULL:
+                                ffi.memmove(acc.handle, h, min(len(ffi.string(h)), len(acc.handle) - 1))
+                    finally:
+                        lib.gearman_task_free(task)
+                        if not acc.done:
+                            cc.dirty = True  # abandoned in flight: drop the connection
+                    if lost == SUCCESS:
+                        break
+                    # A connection error before any answer to the submission.
+                    spec = cc.spec
+                    if lost == lib.GEARMAN_COULD_NOT_CONNECT or spec is None:
+                        cc.server_failed(lost)  # never sent: the next server may take it
+                        c = cc.ready(clock)
+                    elif not retried_same and reachable(spec, clock.limit(CONNECT_CHECK)):
+                        retried_same = True  # maybe queued there: the same unique again, coalesced
+                        c = cc.ready(clock, only=spec)
+                    else:
+                        cc.server_failed(lost)
+                        cc.raise_error(lost, message=maybe_queued(spec, error_text(c)))
+                else:
+                    cc.raise_error(lib.GEARMAN_COULD_NOT_CONNECT, message=cc.no_server_text())
+                if cc.spec is not None:
+                    cc.servers.ok(cc.spec)
+                rc = acc.rc
+                if rc != SUCCESS:
+                    exc = bytes(ffi.unpack(acc.exc, acc.exc_size)) if acc.exc_size else b""
+                    failed = rc in (_WORK_FAIL, lib.GEARMAN_WORK_EXCEPTION)
+                    cc.raise_error(rc, exception=exc, message=lost_message if failed else error_text(c))
+                if kind >= BACKGROUND:
+                    if acc.handle[0] == b"\0":  # the guard stops most of these (not a NUL-led handle)
+                        cc.raise_error(lib.GEARMAN_INVALID_PACKET,
+                                       message="the server sent JOB_CREATED with an empty job handle")
+                    return ffi.string(acc.handle).decode("utf-8", "surrogateescape")  # type: ignore[no-any-return]
+                size = acc.size
+                return ffi.unpack(acc.buf, size) if size else b""
+            finally:
+                lib.gxs_acc_release(acc)
+
+    def _drive(
+        self, c: Any, task: Any, acc: Any, rc: int, background: bool, clock: Clock
+    ) -> Tuple[int, Optional[str]]:
+        """The slow path of do*(): loops run_tasks() slices until the task is done. Returns
+        (the connection error code when the connection failed before any answer, so the caller
+        decides whether to submit again, else SUCCESS; the failure message of a job found lost)."""
+        cc = self.cc
+        while True:
+            if acc.done:
+                if rc == _TIMEOUT:
+                    cc.dirty = True  # finished, yet run_tasks() waited: a degraded C client
+                return SUCCESS, None
+            if rc == SUCCESS:
+                r = lib.gearman_task_return(task)
+                if r not in _NOT_DONE:
+                    acc.done, acc.rc = 1, r
+                    continue
+            elif rc == _IO_WAIT:
+                lib.gearman_client_wait(c)
+            elif rc in CONNECTION_ERRORS:
+                cc.dirty = True
+                if acc.events == 0:
+                    cc.error = error_text(c)
+                    return int(rc), None
+                acc.done, acc.rc = 1, rc
+                continue
+            elif rc not in (_TIMEOUT, _PAUSE):
+                acc.done, acc.rc = 1, rc
+                continue
+            outcome = clock.step(acc.events)
+            if outcome == TIMED_OUT:
+                cc.dirty = True
+                cc.raise_error(_TIMEOUT, message=f"no progress within {cc.timeout} ms")
+            elif outcome == CHECK and not background and compat.WORKAROUNDS["lost-work-fail"]:
+                handle = _args.c_string(lib.gearman_task_job_handle(task))
+                if handle is not None and known_anywhere(cc, handle.encode(), clock) is False:
+                    rc = lib.gearman_client_run_tasks(c)  # drain what may already have arrived
+                    if not acc.done:
+                        acc.done, acc.rc = 1, _WORK_FAIL
+                        cc.dirty = True
+                        return SUCCESS, LOST_JOB
+                    continue
+            rc = lib.gearman_client_run_tasks(c)
+
+    def background_at(self, when: int, fn: bytes, unique: Optional[bytes], prio: int, w: Any, n: int) -> str:
+        """do_background_at(): one SUBMIT_JOB_EPOCH; its handle once JOB_CREATED came, within the
+        timeout (PROBE_TIMEOUT_MS if none is set)."""
+        cc = self.cc
+        with self.guard.enter("do_background_at"):
+            clock = Clock(cc.timeout if cc.timeout > 0 else PROBE_TIMEOUT_MS)
+            c = cc.ready(clock)
+            # gearman_execute() adds the task and runs one run_tasks() slice (the C client's
+            # timeout), then returns it: the rest is waited for here, in slices, on the clock.
+            task = lib.gxs_execute_epoch(
+                c, fn, len(fn), NULL if unique is None else unique, 0 if unique is None else len(unique),
+                when, prio, w, n,
+            )
+            if task == NULL:
+                cc.dirty = True
+                rc = lib.gearman_client_error_code(c)
+                if rc in CONNECTION_ERRORS:
+                    cc.server_failed(rc)  # the next call takes the next server
+                cc.raise_error(rc if rc != SUCCESS else lib.GEARMAN_UNKNOWN_STATE, c)
+            try:
+                return self._wait_created(c, task, clock)
+            finally:
+                lib.gearman_task_free(task)
+
+    def _wait_created(self, c: Any, task: Any, clock: Clock) -> str:
+        """Runs ``c`` in slices until the background ``task`` has its handle (JOB_CREATED)."""
+        cc = self.cc
+        while True:
+            handle = _args.c_string(lib.gearman_task_job_handle(task))
+            if handle:
+                if cc.spec is not None:
+                    cc.servers.ok(cc.spec)
+                return handle
+            rc = int(lib.gearman_task_return(task))
+            if rc not in _NOT_DONE:
+                cc.dirty = True
+                cc.raise_error(rc, c)
+            if clock.step(0) == TIMED_OUT:
+                cc.dirty = True
+                cc.raise_error(_TIMEOUT, message=f"no JOB_CREATED within {clock.timeout} ms")
+            rc = int(lib.gearman_client_run_tasks(c))
+            if rc in CONNECTION_ERRORS:
+                cc.server_failed(rc)
+                spec = cc.spec or b"?"
+                cc.raise_error(rc, message=maybe_queued(spec, error_text(c))
+                               if rc != lib.GEARMAN_COULD_NOT_CONNECT else error_text(c))
+            if rc not in (SUCCESS, _TIMEOUT, _IO_WAIT, _PAUSE):
+                cc.dirty = True
+                cc.raise_error(rc, c)

@@ -1,0 +1,346 @@
+"""``TaskRunner``: the Client's ``add_task*()`` tasks and ``run_tasks()``, with the callbacks.
+
+Tasks wait in ``pending`` until ``run_tasks()``, which hands them to libgearman in rounds that never
+hold two tasks with the same unique (libgearman never completes the second one) and runs
+``gearman_client_run_tasks()`` slices until every task ended, against the call's ``Clock``.
+libgearman reports each packet through the ``gxs_task_*`` externs (``_task_callbacks.py``), which
+call ``on_event()`` here with the ``Task`` (the C task's context is an ``ffi.new_handle`` of it):
+the event is recorded on the Task, then the user's callback runs. A callback's exception pauses
+libgearman (GEARMAN_PAUSE) and propagates out of ``run_tasks()``; the event is not delivered twice
+when run_tasks() resumes. Finished C tasks are freed at once (``reap()``), never from inside a
+callback.
+
+On a connection error, acknowledged tasks end with what libgearman says; unacknowledged ones are
+submitted again only when they provably never reached a server, or once to the same server (same
+unique: gearmand coalesces it). A silent foreground task is checked with the throw-away probes
+(``_client_probes.known_anywhere``) and ends in WORK_FAIL when no server knows it any more.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from . import _args, compat
+from ._client_c import CONNECT_CHECK, CONNECTION_ERRORS, CClient, maybe_queued
+from ._client_probes import known_anywhere
+from ._clock import CHECK, TIMED_OUT, Clock
+from ._guard import Guard
+from ._libgearman import ffi, lib
+from ._servers import reachable
+from ._task_callbacks import take_entry_error
+from .errors import error_text
+from .task import BACKGROUND, STATUS, Task
+
+__all__ = ["CALLBACK_KINDS", "Callback", "TaskRunner"]
+
+NULL = ffi.NULL
+SUCCESS: int = lib.GEARMAN_SUCCESS
+_TIMEOUT: int = lib.GEARMAN_TIMEOUT
+_PAUSE: int = lib.GEARMAN_PAUSE
+_IO_WAIT: int = lib.GEARMAN_IO_WAIT
+_NOT_DONE = frozenset({lib.GEARMAN_UNKNOWN_STATE, lib.GEARMAN_IO_WAIT, SUCCESS, lib.GEARMAN_PAUSE})
+
+CALLBACK_KINDS = ("created", "data", "warning", "status", "complete", "exception", "fail")
+
+Callback = Callable[[Task], Any]
+
+
+class TaskRunner:
+    """The tasks of one Client: ``pending`` (not handed over yet), ``live`` (held by libgearman on
+    the C client, shared with ``cc``), finished ones awaiting their C task's release."""
+
+    def __init__(self, guard: Guard, cc: CClient) -> None:
+        self.guard = guard
+        self.cc = cc
+        self.callbacks: Dict[str, Optional[Callback]] = dict.fromkeys(CALLBACK_KINDS)
+        self.pending: List[Task] = []
+        self.live = cc.live
+        self.finished: List[Task] = []
+        self.events = 0  # task events seen: progress for the clock
+        self.pending_exc: Optional[BaseException] = None  # a callback's, raised after its event
+        self.skip: Optional[Tuple[Task, str]] = None  # that event, re-delivered after the PAUSE
+        self.nb_progress: Optional[Clock] = None  # the clock across non-blocking run_tasks()
+        self.resubmits = 0
+        self.retried_same = False  # unacknowledged tasks were sent again once
+        self.sticky: Optional[bytes] = None  # the server to send them again to
+        self.ret = ffi.new("gearman_return_t *")
+
+    def add(self, task: Task) -> Task:
+        self.pending.append(task)
+        return task
+
+    def close(self) -> None:
+        """Client.close(): unfinished tasks are abandoned (their Tasks keep what they received)."""
+        for task in list(self.live.values()):
+            _detach(task)
+        self.live.clear()
+        self.pending.clear()
+
+    # -- run_tasks() -------------------------------------------------------------------------------
+
+    def run(self) -> bool:
+        """Client.run_tasks(), under the lock: True when every task ended, False (non-blocking
+        mode) while some are unfinished."""
+        guard = self.guard
+        guard.in_callback = True
+        self.resubmits = 0
+        self.retried_same = False
+        clock = self.nb_progress or Clock(self.cc.timeout, self.events)
+        clock.timeout = self.cc.timeout  # set_timeout() between non-blocking calls applies
+        try:
+            while True:
+                if not self.live:
+                    if not self.pending:
+                        self.nb_progress = None
+                        return True
+                    only, self.sticky = self.sticky, None
+                    c = self.cc.ready(clock, only)
+                    for task in self._next_round():
+                        self._submit(c, task)
+                    if not self.live:
+                        continue
+                if not self._drive_live(clock):
+                    return False
+        finally:
+            guard.in_callback = False
+            self.reap()
+
+    def _next_round(self) -> List[Task]:
+        seen = set()
+        now: List[Task] = []
+        later: List[Task] = []
+        for task in self.pending:
+            key: Any = task._unique
+            if key == b"#":
+                key = (b"#", bytes(task._workload), task._function_name)
+            if key is None or key not in seen:
+                if key is not None:
+                    seen.add(key)
+                now.append(task)
+            else:
+                later.append(task)
+        self.pending = later
+        return now
+
+    def _submit(self, c: Any, task: Task) -> None:
+        handle = ffi.new_handle(task)
+        if task._kind == STATUS:
+            assert task._job_handle is not None
+            ct = lib.gearman_client_add_task_status(
+                c, NULL, handle, task._job_handle.encode("utf-8", "surrogateescape"), self.ret
+            )
+        else:
+            w, n = _args.payload(task._workload)
+            u = NULL if task._unique is None else task._unique
+            ct = lib.gxs_add_task_kind(c, task._kind, handle, task._function_name, u, w, n, self.ret)
+        if ct == NULL:
+            rc = self.ret[0]
+            self._finish(task, rc)
+            self.reap()
+            self.cc.raise_error(rc, c)
+        task._c, task._c_handle, task._client_ref = ct, handle, self
+        task._submitted = True
+        if task._unique is None and task._kind != STATUS:
+            task._unique = ffi.string(lib.gearman_task_unique(ct)) or None
+        self.live[id(task)] = task
+
+    def _finish(self, task: Task, rc: int) -> None:
+        if not task._finished:
+            task._finished = True
+            task._returncode = rc
+            if task._kind != STATUS:  # a status task's is_running is the job's, as the server said
+                task._is_running = False
+            self.finished.append(task)
+
+    def reap(self) -> None:
+        """Frees the C tasks of finished tasks (never from inside a callback)."""
+        if not self.finished:
+            return
+        skip = self.skip[0] if self.skip is not None else None
+        keep = []
+        for task in self.finished:
+            if task is skip:
+                keep.append(task)
+                continue
+            if task._c is not None and self.cc.c != NULL:
+                lib.gearman_task_free(task._c)
+            self.live.pop(id(task), None)
+            _detach(task)
+        self.finished = keep
+
+    def _drive_live(self, clock: Clock) -> bool:
+        """Runs the live tasks until none is left (True), or in non-blocking mode until libgearman
+        would wait (False)."""
+        cc = self.cc
+        c = cc.c
+        non_blocking = bool(cc.options & lib.GEARMAN_CLIENT_NON_BLOCKING)
+        if non_blocking:
+            if self.nb_progress is None:
+                self.nb_progress = clock
+            progress = self.nb_progress
+        else:
+            progress = clock
+        while self.live:
+            rc = lib.gearman_client_run_tasks(c)
+            if cc.fd < 0:
+                cc.fd = lib.gxs_cw_take()
+            self.reap()
+            entry_exc = take_entry_error()
+            exc = self.pending_exc or entry_exc
+            if exc is not None:
+                self.pending_exc = None
+                raise exc
+            if not self.live:
+                if rc == _TIMEOUT:
+                    cc.dirty = True
+                return True
+            if rc == SUCCESS:
+                for task in list(self.live.values()):
+                    r = lib.gearman_task_return(task._c)
+                    if r not in _NOT_DONE or (r == SUCCESS and task._kind >= BACKGROUND and task._job_handle):
+                        self._finish(task, r)
+                self.reap()
+                if not self.live:
+                    return True
+            elif rc == _IO_WAIT:
+                if non_blocking:
+                    self._watch(progress, c)
+                    return not self.live
+                lib.gearman_client_wait(c)
+            elif rc in CONNECTION_ERRORS:
+                if self._connection_lost(c, rc, progress):
+                    return True
+            elif rc not in (_TIMEOUT, _PAUSE):
+                cc.raise_error(rc, c)
+            self._watch(progress, c)
+        return True
+
+    def _connection_lost(self, c: Any, rc: int, clock: Clock) -> bool:
+        """run_tasks() on a connection error: acknowledged tasks end with what libgearman says;
+        unacknowledged ones are submitted again (pending) when they provably never reached the
+        server (the connect failed) or, once, to the same server (same unique: coalesced); else
+        they end with ``rc`` (they may be queued there). True when no task is left live."""
+        cc = self.cc
+        cc.dirty = True
+        text = error_text(c)
+        cc.error = text
+        spec = cc.spec
+        never_sent = rc == lib.GEARMAN_COULD_NOT_CONNECT or spec is None
+        same = False
+        if not never_sent and not self.retried_same and spec is not None:
+            same = reachable(spec, clock.limit(CONNECT_CHECK)) is True
+        again: List[Task] = []
+        for task in list(self.live.values()):
+            if task._job_handle is None or (task._kind == STATUS and not task._is_known):
+                if never_sent or same or task._kind == STATUS:
+                    lib.gearman_task_free(task._c)
+                    self.live.pop(id(task), None)
+                    _detach(task)
+                    task._submitted = False
+                    again.append(task)
+                else:
+                    assert spec is not None
+                    self._finish(task, rc)
+                    cc.error = maybe_queued(spec, text)
+            else:
+                r = lib.gearman_task_return(task._c)
+                if r not in _NOT_DONE:
+                    self._finish(task, r)
+        self.pending[:0] = again
+        self.reap()
+        if self.live:
+            return False
+        if again:
+            self.resubmits += 1
+            if self.resubmits > 2 * len(cc.servers) + 2:
+                self.resubmits = 0
+                cc.raise_error(rc, message=text)
+            if never_sent:
+                cc.server_failed(rc)
+            elif same:
+                self.retried_same = True
+                self.sticky = spec
+        if not never_sent and not same and spec is not None:
+            cc.servers.failed(spec, refused=False)
+        return True
+
+    def _watch(self, progress: Clock, c: Any) -> None:
+        """After a slice without the end: raises GearmanTimeout, or runs a due idle check."""
+        outcome = progress.step(self.events)
+        if outcome == TIMED_OUT:
+            self.nb_progress = None
+            self.cc.raise_error(_TIMEOUT, message=f"no progress within {self.cc.timeout} ms")
+        if outcome == CHECK and compat.WORKAROUNDS["lost-work-fail"]:  # libgearman < 2.0.0
+            self._check_idle(c, progress)
+
+    def _check_idle(self, c: Any, clock: Clock) -> None:
+        lost = []
+        for task in list(self.live.values()):
+            if task._kind >= BACKGROUND or task._job_handle is None:
+                continue
+            if known_anywhere(self.cc, task._job_handle.encode(), clock) is False:
+                lost.append(task)
+        if not lost:
+            return
+        lib.gearman_client_run_tasks(c)  # drain packets that may already have arrived
+        for task in lost:
+            if not task._finished:
+                self.cc.dirty = True
+                self._finish(task, lib.GEARMAN_WORK_FAIL)
+                fn = self.callbacks["fail"]
+                if fn is not None:
+                    fn(task)
+        self.reap()
+
+    # -- callback dispatch (from the gxs_task_* externs, _task_callbacks.py) ---------------------------
+
+    def on_event(self, kind: str, task: Task, ct: Any) -> int:
+        """Records one event of ``task`` (C task ``ct``) and calls the user's callback; PAUSE when
+        that raised (the exception is raised once run_tasks() returns)."""
+        self.events += 1
+        skip = self.skip
+        if skip is not None:
+            self.skip = None
+            if skip[0] is task and skip[1] == kind:
+                return SUCCESS  # re-invoked after the PAUSE that carried a callback's exception
+        if kind == "created":
+            task._job_handle = _args.c_string(lib.gearman_task_job_handle(ct))
+            task._is_known = bool(lib.gearman_task_is_known(ct))
+            task._is_running = bool(lib.gearman_task_is_running(ct))
+            if task._kind >= BACKGROUND:
+                self._finish(task, SUCCESS)
+        elif kind == "status":
+            task._numerator = int(lib.gearman_task_numerator(ct))
+            task._denominator = int(lib.gearman_task_denominator(ct))
+            task._is_known = bool(lib.gearman_task_is_known(ct))
+            task._is_running = bool(lib.gearman_task_is_running(ct))
+            if task._kind == STATUS:
+                self._finish(task, SUCCESS)
+        else:
+            size = lib.gearman_task_data_size(ct)
+            if kind != "fail":
+                task._data = _args.c_bytes(lib.gearman_task_data(ct), size)
+            task._is_known = bool(lib.gearman_task_is_known(ct))
+            task._is_running = bool(lib.gearman_task_is_running(ct))
+            if kind == "complete":
+                self._finish(task, SUCCESS)
+            elif kind == "exception":
+                task._exception = task._data
+                self._finish(task, lib.GEARMAN_WORK_EXCEPTION)
+            elif kind == "fail":
+                self._finish(task, lib.GEARMAN_WORK_FAIL)
+        fn = self.callbacks[kind]
+        if fn is not None:
+            try:
+                fn(task)
+            except BaseException as exc:
+                self.pending_exc = exc
+                self.skip = (task, kind)
+                return _PAUSE
+        return SUCCESS
+
+
+def _detach(task: Task) -> None:
+    task._c = None
+    task._c_handle = None
+    task._client_ref = None
