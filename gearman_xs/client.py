@@ -96,7 +96,7 @@ class Client:
         host is resolved now (``GearmanConnectionError`` GEARMAN_GETADDRINFO if it cannot be).
         Several servers are used in the order added: every job goes to the first one that is
         available, the next ones take over only while it is not (libgearman and Gearman::XS
-        prefer the last one added; see README "Several servers")."""
+        prefer the last one added; see docs/operations.md, "Failover")."""
         h = _args.optional_host(host)
         p = _args.port(port)
         with self._guard.enter("add_server"):
