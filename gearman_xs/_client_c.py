@@ -30,7 +30,7 @@ from . import _tls
 from ._clock import SLICE_MS, Clock
 from ._libgearman import ffi, lib
 from ._servers import ServerList, join_spec, reachable, split_spec
-from .errors import error_for, error_text
+from .errors import CONNECTION_CODES, error_from, error_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from .task import Task
@@ -40,14 +40,7 @@ __all__ = ["CClient", "CONNECTION_ERRORS", "CONNECT_CHECK", "EXCEPTION", "maybe_
 NULL = ffi.NULL
 SUCCESS: int = lib.GEARMAN_SUCCESS
 _TIMEOUT: int = lib.GEARMAN_TIMEOUT
-CONNECTION_ERRORS = frozenset(
-    {
-        lib.GEARMAN_COULD_NOT_CONNECT,
-        lib.GEARMAN_LOST_CONNECTION,
-        lib.GEARMAN_NOT_CONNECTED,
-        lib.GEARMAN_NO_ACTIVE_FDS,
-    }
-)
+CONNECTION_ERRORS = CONNECTION_CODES  # a server that fails with one of these is paused
 
 #: Longest wait for a TCP connection to a server about to be used (s), before it counts as down.
 CONNECT_CHECK = 0.5
@@ -94,8 +87,7 @@ class CClient:
     ) -> NoReturn:
         """Raises the exception for ``rc`` (text: ``message``, else ``source``'s libgearman error
         text) and records its message for ``Client.error()``."""
-        text = message or (error_text(source) if source is not None else None)
-        err = error_for(rc, text, exception)
+        err = error_from(rc, source, message, exception)
         self.error = err.message  # libgearman's bare text, as Worker.error() and Gearman::XS give
         raise err
 
@@ -120,7 +112,7 @@ class CClient:
             if spec is not None:
                 rc = lib.gearman_client_add_servers(c, spec)
                 if rc != SUCCESS:
-                    raise error_for(rc, error_text(c))
+                    raise error_from(rc, c)
             c_options = self.options & ~PYTHON_OPTIONS & ~lib.GEARMAN_CLIENT_ALLOCATED
             if c_options:
                 lib.gearman_client_add_options(c, c_options)

@@ -40,7 +40,7 @@ from typing import (
 )
 
 from ._libgearman import lib
-from .errors import GearmanConnectionError, GearmanError, GearmanTimeout
+from .errors import GearmanConnectionError, GearmanError, error_for
 
 __all__ = [
     "Admin",
@@ -417,10 +417,9 @@ class Admin:
         self._buffer = b""
 
     def _connection_error(self, code: int, what: str, exc: Optional[BaseException] = None) -> GearmanError:
-        detail = f": {exc}" if exc is not None and str(exc) else ""
-        if code == lib.GEARMAN_TIMEOUT:
-            return GearmanTimeout(code, f"{self.server}: {what}")
-        return GearmanConnectionError(code, f"{self.server}: {what}{detail}")
+        """GearmanTimeout or GearmanConnectionError (errors.error_for) for a socket failure."""
+        detail = f": {exc}" if exc is not None and str(exc) and code != lib.GEARMAN_TIMEOUT else ""
+        return error_for(code, f"{self.server}: {what}{detail}")
 
     def _stale(self) -> bool:
         """True when the idle connection was closed by the server or has unexpected data."""

@@ -1,8 +1,14 @@
-"""The exception hierarchy, and the one helper that turns a ``gearman_return_t`` into it.
+"""The exception hierarchy, and the one path that turns a ``gearman_return_t`` into it.
 
 Gearman::XS returns ``($ret, $value)``; gearman_xs returns the value and raises one of these when
 ``$ret`` is a failure. Every exception carries libgearman's code (``code``), the code's name
 (``name``, what ``gearman_xs.strerror(code)`` gives) and libgearman's own error text (``message``).
+
+Client, Worker, Job and Admin all raise through here: ``check(rc, source)`` (raise unless
+GEARMAN_SUCCESS), ``error_from(rc, source, message)`` (the exception for a failure, with the text of
+``source``, the libgearman object that failed) and ``error_for(rc, message)``, which picks the class.
+``CONNECTION_CODES`` is the one set of codes that mean "no usable connection to a server": they
+raise ``GearmanConnectionError``, make a Client fail over to its next server and a Worker reconnect.
 """
 
 from __future__ import annotations
@@ -22,7 +28,10 @@ __all__ = [
     "ConcurrentUseError",
     "strerror",
     "error_for",
+    "error_from",
+    "error_text",
     "check",
+    "CONNECTION_CODES",
 ]
 
 
@@ -60,8 +69,8 @@ class GearmanTimeout(GearmanError, TimeoutError):
 
 
 class GearmanConnectionError(GearmanError, ConnectionError):
-    """No usable server: COULD_NOT_CONNECT, LOST_CONNECTION, NO_SERVERS, GETADDRINFO or
-    NOT_CONNECTED."""
+    """No usable server: COULD_NOT_CONNECT, LOST_CONNECTION, NO_SERVERS, GETADDRINFO,
+    NOT_CONNECTED or NO_ACTIVE_FDS (``CONNECTION_CODES``)."""
 
 
 class WorkFail(GearmanError):
@@ -102,13 +111,15 @@ class ConcurrentUseError(GearmanError, RuntimeError):
         )
 
 
-_CONNECTION_CODES = frozenset(
+#: The codes that mean "no usable connection to a server" (GearmanConnectionError).
+CONNECTION_CODES = frozenset(
     {
         lib.GEARMAN_COULD_NOT_CONNECT,
         lib.GEARMAN_LOST_CONNECTION,
         lib.GEARMAN_NO_SERVERS,
         lib.GEARMAN_GETADDRINFO,
         lib.GEARMAN_NOT_CONNECTED,
+        lib.GEARMAN_NO_ACTIVE_FDS,
     }
 )
 
@@ -126,7 +137,7 @@ def error_for(code: int, message: Optional[str] = None, exception: bytes = b"") 
             message = reason
     if code == lib.GEARMAN_TIMEOUT:
         return GearmanTimeout(code, message)
-    if code in _CONNECTION_CODES:
+    if code in CONNECTION_CODES:
         return GearmanConnectionError(code, message)
     if code == lib.GEARMAN_WORK_FAIL:
         return WorkFail(code, message)
@@ -156,8 +167,16 @@ def error_text(source: Any) -> Optional[str]:
     return ffi.string(text).decode("utf-8", "replace") or None
 
 
+def error_from(
+    rc: int, source: Any = None, message: Optional[str] = None, exception: bytes = b""
+) -> GearmanError:
+    """The exception for the failure ``rc``: its text is ``message``, else the error text of
+    ``source`` (the ``gearman_client_st *``, ``gearman_worker_st *``, task or job that failed)."""
+    return error_for(rc, message or error_text(source), exception)
+
+
 def check(rc: int, source: Any = None) -> None:
     """Raises the exception for ``rc`` unless it is ``GEARMAN_SUCCESS``. ``source`` is the
     ``gearman_client_st *``, ``gearman_worker_st *``, task or job whose error text explains it."""
     if rc != lib.GEARMAN_SUCCESS:
-        raise error_for(rc, error_text(source))
+        raise error_from(rc, source)

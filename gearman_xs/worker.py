@@ -29,14 +29,16 @@ from types import FrameType, TracebackType
 from typing import Any, Callable, Dict, List, Optional, Tuple, Type, Union
 
 from . import _args, _tls
+from ._guard import WorkerGuard
 from ._libgearman import ffi, lib
 from .errors import (
+    CONNECTION_CODES,
     ClosedError,
-    ConcurrentUseError,
     GearmanConnectionError,
     GearmanError,
-    GearmanTimeout,
+    check,
     error_for,
+    error_from,
     error_text,
 )
 from .job import Job
@@ -67,7 +69,8 @@ _NON_BLOCKING = lib.GEARMAN_WORKER_NON_BLOCKING
 _UINT32_MAX = 2**32 - 1
 _NO_JOB_CODES = frozenset({lib.GEARMAN_IO_WAIT, lib.GEARMAN_NO_JOBS})
 _SHUTDOWN_CODES = frozenset({lib.GEARMAN_SHUTDOWN, lib.GEARMAN_SHUTDOWN_GRACEFUL})
-_CONNECTION_CODES = frozenset({lib.GEARMAN_COULD_NOT_CONNECT, lib.GEARMAN_LOST_CONNECTION})
+# The connection codes (errors.CONNECTION_CODES) after which libgearman reconnects on the next pass.
+_CONNECTION_CODES = CONNECTION_CODES & {lib.GEARMAN_COULD_NOT_CONNECT, lib.GEARMAN_LOST_CONNECTION}
 # A server that sent something libgearman could not use (the connection is closed after it).
 _PROTOCOL_CODES = frozenset({lib.GEARMAN_INVALID_MAGIC, lib.GEARMAN_INVALID_COMMAND,
                              lib.GEARMAN_INVALID_PACKET, lib.GEARMAN_UNEXPECTED_PACKET,
@@ -194,7 +197,7 @@ class Worker:
     """
 
     def __init__(self, send_exceptions: bool = False) -> None:
-        self._lock = threading.Lock()
+        self._guard = WorkerGuard("Worker")  # the lock (not reentrant), closed, inside a function
         self._ptr: Any = None
         ptr = lib.gearman_worker_create(_NULL)
         if ptr == _NULL:
@@ -205,7 +208,6 @@ class Worker:
         self._dead_handles: List[Any] = []  # contexts libgearman may still hold
         self._stop = False
         self._pending: Optional[BaseException] = None
-        self._in_call = False
         self._calls = 0
         self._job_failed = False  # last_job_failed
         self._slicing = False
@@ -227,32 +229,17 @@ class Worker:
         self._retry_at = 0.0  # time.monotonic() before which no new pass starts
         lib.gearman_worker_set_timeout(ptr, SLICE_MS)
 
-    # -- locking ---------------------------------------------------------------------------------
-
-    def _acquire(self) -> Any:
-        if self._in_call:
-            raise RuntimeError(
-                "Worker methods cannot be called from inside a worker function; use the Job"
-            )
-        if not self._lock.acquire(False):
-            raise ConcurrentUseError("Worker")
-        ptr = self._ptr
-        if ptr is None:
-            self._lock.release()
-            raise ClosedError("Worker")
-        return ptr
+    # -- locking and errors ------------------------------------------------------------------------
 
     def _simple(self, fn: Callable[..., Any], *args: Any) -> Any:
-        ptr = self._acquire()
-        try:
+        with self._guard.enter():
+            ptr = self._ptr
             return fn(ptr, *args)
-        finally:
-            self._lock.release()
 
     def _check(self, rc: int, ptr: Any) -> None:
+        """errors.check(), after an exception a callback left for this call."""
         self._raise_pending()
-        if rc != _SUCCESS:
-            raise error_for(rc, error_text(ptr))
+        check(rc, ptr)
 
     def _raise_pending(self) -> None:
         if _entry_errors:
@@ -275,20 +262,16 @@ class Worker:
         digits) 0 means 4730. Nothing is connected until the worker works."""
         h = _args.optional_host(host)
         p = _args.port(port)
-        ptr = self._acquire()
-        try:
+        with self._guard.enter():
+            ptr = self._ptr
             self._check(lib.gearman_worker_add_server(ptr, h, p), ptr)
-        finally:
-            self._lock.release()
 
     def add_servers(self, servers: Union[str, bytes]) -> None:
         """Adds job servers from a list like ``"host1:4730,host2"``."""
         s = _args.name(servers, "servers", 65536)
-        ptr = self._acquire()
-        try:
+        with self._guard.enter():
+            ptr = self._ptr
             self._check(lib.gearman_worker_add_servers(ptr, s), ptr)
-        finally:
-            self._lock.release()
 
     def remove_servers(self) -> None:
         """Removes (and disconnects) every job server."""
@@ -300,11 +283,9 @@ class Worker:
         buf, size = _args.payload(data, "data")
         if size == 0:
             raise ValueError("echo data must not be empty")
-        ptr = self._acquire()
-        try:
+        with self._guard.enter():
+            ptr = self._ptr
             self._check(lib.gearman_worker_echo(ptr, buf, size), ptr)
-        finally:
-            self._lock.release()
 
     def error(self) -> Optional[str]:
         """libgearman's last error text (only meaningful right after a failure), or None."""
@@ -326,34 +307,28 @@ class Worker:
         """Sets the options (libgearman adds or removes each settable bit). Removing
         TIMEOUT_RETURN resets timeout() to GEARMAN_WORKER_WAIT_TIMEOUT, as in libgearman."""
         o = _args.int_arg(options, "options", 0, _UINT32_MAX)
-        ptr = self._acquire()
-        try:
+        with self._guard.enter():
+            ptr = self._ptr
             lib.gearman_worker_set_options(ptr, o | _TIMEOUT_RETURN)
             self._set_timeout_return(bool(o & _TIMEOUT_RETURN))
-        finally:
-            self._lock.release()
 
     def add_options(self, options: int) -> None:
         """Adds option bits."""
         o = _args.int_arg(options, "options", 0, _UINT32_MAX)
-        ptr = self._acquire()
-        try:
+        with self._guard.enter():
+            ptr = self._ptr
             lib.gearman_worker_add_options(ptr, o & ~_TIMEOUT_RETURN)
             if o & _TIMEOUT_RETURN:
                 self._timeout_return = True
-        finally:
-            self._lock.release()
 
     def remove_options(self, options: int) -> None:
         """Removes option bits."""
         o = _args.int_arg(options, "options", 0, _UINT32_MAX)
-        ptr = self._acquire()
-        try:
+        with self._guard.enter():
+            ptr = self._ptr
             lib.gearman_worker_remove_options(ptr, o & ~_TIMEOUT_RETURN)
             if o & _TIMEOUT_RETURN:
                 self._set_timeout_return(False)
-        finally:
-            self._lock.release()
 
     def _set_timeout_return(self, on: bool) -> None:
         if not on:  # libgearman's remove_options(TIMEOUT_RETURN) resets the timeout
@@ -383,11 +358,9 @@ class Worker:
         if function is not None and not callable(function):
             raise TypeError("set_log_fn() needs a callable or None")
         v = _args.int_arg(verbose, "verbose", lib.GEARMAN_VERBOSE_NEVER, lib.GEARMAN_VERBOSE_CRAZY)
-        ptr = self._acquire()
-        try:
+        with self._guard.enter():
+            ptr = self._ptr
             self._install_log(ptr, function, v)
-        finally:
-            self._lock.release()
 
     def _install_log(self, ptr: Any, function: Optional[LogFunction], verbose: int) -> None:
         if function is None:
@@ -422,12 +395,10 @@ class Worker:
         ident = _args.name(identifier, "identifier", _args.MAX_IDENTIFIER)
         if any(b < 0x21 or b > 0x7E for b in ident):
             raise ValueError("identifier must be printable ASCII without spaces")
-        ptr = self._acquire()
-        try:
+        with self._guard.enter():
+            ptr = self._ptr
             self._check(lib.gearman_worker_set_identifier(ptr, ident, len(ident)), ptr)
             self._identifier = ident
-        finally:
-            self._lock.release()
 
     def set_ssl(self, ca_file: _tls.PathArg = None, certificate: _tls.PathArg = None,
                 key: _tls.PathArg = None) -> None:
@@ -436,24 +407,20 @@ class Worker:
         certificate is verified against ``ca_file``; GearmanError names a missing or bad file, or
         says that this libgearman has no TLS. Connections already open are dropped."""
         tls = _tls.settings(ca_file, certificate, key, "Worker")
-        ptr = self._acquire()
-        try:
+        with self._guard.enter():
+            ptr = self._ptr
             self._tls = tls
             tls.apply_worker(ptr)
             self._renew(ptr)  # a fresh clone: no connection opened in plain text survives
-        finally:
-            self._lock.release()
 
     def set_namespace(self, namespace: Optional[Union[str, bytes]]) -> None:
         """Prefixes function names with ``namespace`` so that only clients using the same
         namespace see them; applies to functions added afterwards. None or "" removes it.
         Not in Gearman::XS."""
         ns = b"" if namespace is None else _args.name(namespace, "namespace", 1024, allow_empty=True)
-        ptr = self._acquire()
-        try:
+        with self._guard.enter():
+            ptr = self._ptr
             lib.gearman_worker_set_namespace(ptr, ns or _NULL, len(ns))
-        finally:
-            self._lock.release()
 
     def namespace(self) -> Optional[str]:
         """The namespace set with set_namespace(), or None."""
@@ -466,11 +433,9 @@ class Worker:
         with ``timeout`` seconds). work() cannot run jobs of such a function."""
         name = _args.function_name(function_name)
         t = _args.int_arg(timeout, "timeout", 0, _UINT32_MAX)
-        ptr = self._acquire()
-        try:
+        with self._guard.enter():
+            ptr = self._ptr
             self._check(lib.gearman_worker_register(ptr, name, t), ptr)
-        finally:
-            self._lock.release()
 
     def add_function(
         self,
@@ -494,8 +459,8 @@ class Worker:
         t = _args.int_arg(timeout, "timeout", 0, _UINT32_MAX)
         if not callable(function):
             raise TypeError(f"function must be callable, not {type(function).__name__}")
-        ptr = self._acquire()
-        try:
+        with self._guard.enter():
+            ptr = self._ptr
             existing = self._functions.get(name)
             if existing is not None and lib.gearman_worker_function_exist(ptr, name, len(name)):
                 existing[0].set(function, context)
@@ -506,32 +471,26 @@ class Worker:
             if existing is not None:
                 self._dead_handles.append(existing[1])
             self._functions[name] = (rec, handle)
-        finally:
-            self._lock.release()
 
     def unregister(self, function_name: Union[str, bytes]) -> None:
         """Unregisters a function (CANT_DO); raises GearmanError (NO_REGISTERED_FUNCTION) when it
         is not registered."""
         name = _args.function_name(function_name)
-        ptr = self._acquire()
-        try:
+        with self._guard.enter():
+            ptr = self._ptr
             self._check(lib.gearman_worker_unregister(ptr, name), ptr)
             entry = self._functions.pop(name, None)
             if entry is not None:
                 self._dead_handles.append(entry[1])
-        finally:
-            self._lock.release()
 
     def unregister_all(self) -> None:
         """Unregisters every function; raises GearmanError (NO_REGISTERED_FUNCTIONS) when there
         are none."""
-        ptr = self._acquire()
-        try:
+        with self._guard.enter():
+            ptr = self._ptr
             self._check(lib.gearman_worker_unregister_all(ptr), ptr)
             self._dead_handles.extend(h for _, h in self._functions.values())
             self._functions.clear()
-        finally:
-            self._lock.release()
 
     def function_exists(self, function_name: Union[str, bytes]) -> bool:
         """True when the function is registered (Gearman::XS ``function_exists``)."""
@@ -554,7 +513,8 @@ class Worker:
         job._worker = None
         job._owner = None
         self._job_failed = False  # set on each failure path below (last_job_failed)
-        self._in_call = True
+        guard = self._guard
+        guard.in_callback = True
         self._calls += 1
         try:
             result = rec.fn(job, rec.context) if rec.pass_context else rec.fn(job)
@@ -564,7 +524,7 @@ class Worker:
             return _NULL
         finally:
             job._ptr = None
-            self._in_call = False
+            guard.in_callback = False
         if job._finished or result is None:  # already answered, or an empty result
             self._job_failed = job._failed
             ret_ptr[0] = _SUCCESS
@@ -646,12 +606,12 @@ class Worker:
         nothing to do. Raises GearmanTimeout when a timeout is set and no job came,
         GearmanConnectionError when no server can be reached, and re-raises a
         KeyboardInterrupt/SystemExit from the function."""
-        ptr = self._acquire()
+        guard = self._guard.enter()
         self._job_failed = False
         try:
-            return self._work(ptr, self._deadline()) == _RAN
+            with guard:
+                return self._work(self._ptr, self._deadline()) == _RAN
         finally:
-            self._lock.release()
             if self._close_pending:
                 self.close()
 
@@ -721,8 +681,7 @@ class Worker:
                     if lost < 3:
                         continue
                     self._raise_pending()
-                    raise GearmanConnectionError(lib.GEARMAN_LOST_CONNECTION,
-                                                 "the server closed the connection")
+                    raise error_for(lib.GEARMAN_LOST_CONNECTION, "the server closed the connection")
                 if rc == _TIMEOUT:
                     self._backoff = 0.0
                     self._dirty = False
@@ -730,7 +689,7 @@ class Worker:
                         self._resend_identifier(ptr)
                     self._raise_pending()
                     if deadline is not None and time.monotonic() >= deadline:
-                        raise GearmanTimeout(rc, "no job within the worker's timeout")
+                        raise error_for(rc, "no job within the worker's timeout")
                     continue
                 if rc in _NO_JOB_CODES:
                     self._raise_pending()
@@ -742,14 +701,14 @@ class Worker:
                     if rc == lib.GEARMAN_LOST_CONNECTION and lost < 3:
                         continue  # libgearman reconnects on the next pass
                     self._raise_pending()
-                    raise GearmanConnectionError(rc, error_text(ptr))
+                    raise error_from(rc, ptr)
                 if rc in _SHUTDOWN_CODES:
                     return _STOPPED
                 if rc in _PROTOCOL_CODES:
                     self._failed_pass()
                     self._id_stale = True
                 self._raise_pending()
-                raise error_for(rc, error_text(ptr))
+                raise error_from(rc, ptr)
         finally:
             self._slicing = False
             _set_reply_wait(None, 0)
@@ -779,8 +738,8 @@ class Worker:
                 self._retry_at = 0.0
                 return True
             if deadline is not None and now >= deadline:
-                raise GearmanTimeout(_TIMEOUT, "no job within the worker's timeout (a server failed; "
-                                     "backing off)")
+                raise error_for(_TIMEOUT, "no job within the worker's timeout (a server failed; "
+                                "backing off)")
             end = self._retry_at if deadline is None else min(self._retry_at, deadline)
             time.sleep(min(end - now, 0.05))
 
@@ -789,7 +748,7 @@ class Worker:
             rc = lib.gearman_worker_work(ptr)
             if rc == _SUCCESS:
                 return
-        log.error("gearman_xs: could not answer a failed job: %s", error_for(rc, error_text(ptr)))
+        log.error("gearman_xs: could not answer a failed job: %s", error_from(rc, ptr))
 
     def _resend_identifier(self, ptr: Any) -> None:
         """After a pass that (re)connected: libgearman 1.1.20 does not re-send the identifier
@@ -816,21 +775,23 @@ class Worker:
         set_timeout() does not apply."""
         if count is not None:
             count = _args.int_arg(count, "count", 0, 2**63 - 1)
-        ptr = self._acquire()
+        guard = self._guard.enter()
         previous: Dict[signal.Signals, Any] = {}
         try:
-            if handle_signals and threading.current_thread() is threading.main_thread():
+            with guard:
+                try:
+                    if handle_signals and threading.current_thread() is threading.main_thread():
 
-                def on_signal(signum: int, frame: Optional[FrameType]) -> None:
-                    self._stop = True
+                        def on_signal(signum: int, frame: Optional[FrameType]) -> None:
+                            self._stop = True
 
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    previous[sig] = signal.signal(sig, on_signal)
-            return self._run(ptr, count)
+                        for sig in (signal.SIGTERM, signal.SIGINT):
+                            previous[sig] = signal.signal(sig, on_signal)
+                    return self._run(self._ptr, count)
+                finally:
+                    for sig, handler in previous.items():
+                        signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
-            self._lock.release()
             if self._close_pending:
                 self.close()
 
@@ -877,40 +838,40 @@ class Worker:
     def wait(self) -> None:
         """Non-blocking mode: waits until a server has something (Gearman::XS ``wait``); raises
         GearmanTimeout after the timeout; returns early after stop()."""
-        ptr = self._acquire()
-        try:
-            deadline = self._deadline()
-            self._slicing = True
-            while True:
-                if self._stop:
-                    self._stop = False
+        with self._guard.enter():
+            ptr = self._ptr
+            try:
+                deadline = self._deadline()
+                self._slicing = True
+                while True:
+                    if self._stop:
+                        self._stop = False
+                        return
+                    if deadline is not None:
+                        remaining = math.ceil((deadline - time.monotonic()) * 1000)
+                        self._set_c_timeout(ptr, max(0, min(SLICE_MS, remaining)))
+                    if self._fresh_clone:
+                        # After a non-blocking grab_job()'s NO_JOBS the worker is a fresh clone with no
+                        # connection (see grab_job()): nothing can wake it, so wait one slice and let
+                        # the next grab_job() ask the servers again.
+                        self._fresh_clone = False
+                        wake = time.monotonic() + SLICE_MS / 1000.0
+                        if deadline is not None and deadline < wake:
+                            if self._nap(max(0.0, deadline - time.monotonic())):
+                                return
+                            raise error_for(_TIMEOUT, "nothing within the worker's timeout")
+                        self._nap(SLICE_MS / 1000.0)
+                        return
+                    rc = lib.gearman_worker_wait(ptr)
+                    if rc == _TIMEOUT:
+                        self._raise_pending()
+                        if deadline is not None and time.monotonic() >= deadline:
+                            raise error_for(rc, "nothing within the worker's timeout")
+                        continue
+                    self._check(rc, ptr)
                     return
-                if deadline is not None:
-                    remaining = math.ceil((deadline - time.monotonic()) * 1000)
-                    self._set_c_timeout(ptr, max(0, min(SLICE_MS, remaining)))
-                if self._fresh_clone:
-                    # After a non-blocking grab_job()'s NO_JOBS the worker is a fresh clone with no
-                    # connection (see grab_job()): nothing can wake it, so wait one slice and let
-                    # the next grab_job() ask the servers again.
-                    self._fresh_clone = False
-                    wake = time.monotonic() + SLICE_MS / 1000.0
-                    if deadline is not None and deadline < wake:
-                        if self._nap(max(0.0, deadline - time.monotonic())):
-                            return
-                        raise GearmanTimeout(_TIMEOUT, "nothing within the worker's timeout")
-                    self._nap(SLICE_MS / 1000.0)
-                    return
-                rc = lib.gearman_worker_wait(ptr)
-                if rc == _TIMEOUT:
-                    self._raise_pending()
-                    if deadline is not None and time.monotonic() >= deadline:
-                        raise GearmanTimeout(rc, "nothing within the worker's timeout")
-                    continue
-                self._check(rc, ptr)
-                return
-        finally:
-            self._slicing = False
-            self._lock.release()
+            finally:
+                self._slicing = False
 
     # -- grab_job --------------------------------------------------------------------------------
 
@@ -919,8 +880,8 @@ class Worker:
         (Gearman::XS ``grab_job``): a Job, or None when there is none (NO_JOBS, or IO_WAIT in
         non-blocking mode). The Job must be answered with send_complete()/send_fail()/
         send_exception(); one dropped unanswered is failed and logged."""
-        ptr = self._acquire()
-        try:
+        with self._guard.enter():
+            ptr = self._ptr
             if self._orphans:
                 self._release_orphans()
             if self._retry_at and not self._wait_retry(self._deadline()):
@@ -961,9 +922,7 @@ class Worker:
             self._raise_pending()
             if rc in _NO_JOB_CODES or rc == _TIMEOUT:
                 return None
-            raise error_for(rc, error_text(ptr))
-        finally:
-            self._lock.release()
+            raise error_from(rc, ptr)
 
     def _renew(self, old: Any) -> None:
         new = lib.gearman_worker_clone(_NULL, old)
@@ -995,18 +954,17 @@ class Worker:
             return
         job._ptr = None
         entry = (ptr, owner, finished)
-        if self._in_call or not self._lock.acquire(False):
+        guard = self._guard
+        if not guard.try_hold():
             # Busy (inside libgearman, or another thread): answered at the next Worker call.
             self._orphans.append(entry)
-            if explicit and not self._in_call:
+            if explicit and not guard.in_callback:
                 log.debug("gearman_xs: job release deferred: the Worker is busy")
             return
-        try:
+        with guard:
             if self._ptr is not None:
                 self._orphans.append(entry)
                 self._release_orphans()
-        finally:
-            self._lock.release()
 
     def _release_orphans(self) -> None:
         while self._orphans:
@@ -1037,14 +995,12 @@ class Worker:
     def close(self) -> None:
         """Fails and frees unanswered grabbed jobs, then frees the worker (its connections close).
         Called from inside a worker function, it takes effect when work() returns."""
-        if self._in_call:
+        if self._guard.in_callback:
             self._close_pending = True
             return
         if self._ptr is None:
             return
-        if not self._lock.acquire(False):
-            raise ConcurrentUseError("Worker")
-        try:
+        with self._guard.hold():
             ptr = self._ptr
             if ptr is None:
                 return
@@ -1057,6 +1013,7 @@ class Worker:
                 jptr, _, finished = self._orphans.pop()
                 self._answer_and_free(jptr, finished)
             self._ptr = None
+            self._guard.closed = True
             for old in self._retired:
                 lib.gearman_worker_free(old)
             self._retired.clear()
@@ -1064,8 +1021,6 @@ class Worker:
             self._functions.clear()
             self._dead_handles.clear()
             self._log_handle = None
-        finally:
-            self._lock.release()
 
     def __enter__(self) -> Worker:
         if self._ptr is None:
@@ -1077,7 +1032,7 @@ class Worker:
 
     def __del__(self) -> None:
         try:
-            if getattr(self, "_ptr", None) is not None and not self._in_call:
+            if getattr(self, "_ptr", None) is not None and not self._guard.in_callback:
                 self.close()
         except Exception:  # pragma: no cover - interpreter shutdown
             pass
