@@ -21,7 +21,7 @@ from ._libgearman import ffi, lib
 from .errors import ClosedError, check
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .worker import Worker
+    from ._grabbed import GrabbedJobs
 
 __all__ = ["Job"]
 
@@ -35,13 +35,13 @@ class Job:
     """A job being worked on. Not created directly: see ``Worker.add_function()`` and
     ``Worker.grab_job()``."""
 
-    __slots__ = ("__weakref__", "_failed", "_finished", "_owner", "_ptr", "_wl", "_wl_size", "_worker")
+    __slots__ = ("__weakref__", "_failed", "_finished", "_jobs", "_owner", "_ptr", "_wl", "_wl_size")
 
     _ptr: Any
     _finished: bool
     _failed: bool  # finished by send_fail() or send_exception()
-    _worker: Optional[Worker]
-    _owner: Any
+    _jobs: Optional[GrabbedJobs]  # grabbed jobs: their owner, which releases them
+    _owner: Any  # grabbed jobs: the C worker (an ffi.gc pointer) they came from, kept alive
     _wl: Any  # the workload (char *, owned by libgearman's job) and its size
     _wl_size: int
 
@@ -57,20 +57,21 @@ class Job:
         job._wl = workload
         job._wl_size = workload_size
         job._finished = job._failed = False
-        job._worker = None
+        job._jobs = None
         job._owner = None
         return job
 
     @classmethod
-    def _grabbed(cls, ptr: Any, worker: Worker, owner: Any) -> Job:
-        """A Job from grab_job(): ``owner`` is the gearman_worker_st that holds it. It is a
-        ``_GrabbedJob``: only those need a finalizer (to fail and free an unanswered job)."""
+    def _grabbed(cls, ptr: Any, jobs: GrabbedJobs, owner: Any) -> Job:
+        """A Job from grab_job(), owned by ``jobs``; ``owner`` is the gearman_worker_st (an ffi.gc
+        pointer) that holds it. It is a ``_GrabbedJob``: only those need a finalizer (to fail and
+        free an unanswered job)."""
         job = _new(_GrabbedJob)
         job._ptr = ptr
         job._wl = ffi.cast("char *", lib.gearman_job_workload(ptr))
         job._wl_size = int(lib.gearman_job_workload_size(ptr))
         job._finished = job._failed = False
-        job._worker = worker
+        job._jobs = jobs
         job._owner = owner
         return job
 
@@ -180,11 +181,11 @@ class Job:
     def close(self) -> None:
         """Frees a grabbed job; one without an answer is failed first (and logged). For a job
         handed to a function this only makes the Job unusable; libgearman frees it."""
-        worker = self._worker
-        if worker is None or self._ptr is None:
+        jobs = self._jobs
+        if jobs is None or self._ptr is None:
             self._ptr = None
             return
-        worker._release_job(self, explicit=True)
+        jobs.release(self, explicit=True)
 
     def __enter__(self) -> Job:
         return self
@@ -208,11 +209,11 @@ class _GrabbedJob(Job):
 
     def __del__(self) -> None:
         try:
-            worker = self._worker
+            jobs = self._jobs
         except AttributeError:  # __init__ refused
             return
-        if worker is not None and self._ptr is not None:
-            worker._release_job(self, explicit=False)
+        if jobs is not None and self._ptr is not None:
+            jobs.release(self, explicit=False)
 
 
 def _string(pointer: Any) -> str:

@@ -24,11 +24,11 @@ import math
 import signal
 import threading
 import time
-import weakref
 from types import FrameType, TracebackType
 from typing import Any, Callable, Dict, List, Optional, Tuple, Type, Union
 
 from . import _args, _tls
+from ._grabbed import GrabbedJobs
 from ._guard import WorkerGuard
 from ._libgearman import ffi, lib
 from .errors import (
@@ -202,7 +202,8 @@ class Worker:
         ptr = lib.gearman_worker_create(_NULL)
         if ptr == _NULL:
             raise MemoryError("gearman_worker_create() failed")
-        self._ptr = ptr
+        # freed by close(), or (a C worker replaced by grab_job()) when the last reference goes
+        ptr = self._ptr = ffi.gc(ptr, lib.gearman_worker_free)
         self.send_exceptions = bool(send_exceptions)
         self._functions: Dict[bytes, Tuple[_Function, Any]] = {}
         self._dead_handles: List[Any] = []  # contexts libgearman may still hold
@@ -215,9 +216,7 @@ class Worker:
         self._timeout_return = False
         self._c_timeout = SLICE_MS
         self._dirty = False  # a job was taken since the C state machine last restarted
-        self._grabbed: weakref.WeakSet[Job] = weakref.WeakSet()
-        self._orphans: List[Tuple[Any, Any, bool]] = []
-        self._retired: List[Any] = []
+        self._jobs = GrabbedJobs(self._guard)  # what grab_job() handed out
         self._identifier: Optional[bytes] = None
         self._tls: Optional[_tls.TlsSettings] = None  # set_ssl(), re-applied to every clone
         self._id_stale = False
@@ -510,7 +509,7 @@ class Worker:
         job._wl = workload
         job._wl_size = workload_size
         job._finished = job._failed = False
-        job._worker = None
+        job._jobs = None
         job._owner = None
         self._job_failed = False  # set on each failure path below (last_job_failed)
         guard = self._guard
@@ -636,8 +635,8 @@ class Worker:
 
     def _work(self, ptr: Any, deadline: Optional[float]) -> int:
         self._fresh_clone = False
-        if self._orphans:
-            self._release_orphans()
+        if self._jobs.orphans:
+            self._jobs.release_orphans()
         lost = 0
         self._slicing = True
         _set_reply_wait(deadline)
@@ -882,8 +881,8 @@ class Worker:
         send_exception(); one dropped unanswered is failed and logged."""
         with self._guard.enter():
             ptr = self._ptr
-            if self._orphans:
-                self._release_orphans()
+            if self._jobs.orphans:
+                self._jobs.release_orphans()
             if self._retry_at and not self._wait_retry(self._deadline()):
                 return None
             rc_ptr = ffi.new("gearman_return_t *")
@@ -905,8 +904,7 @@ class Worker:
                 self._dirty = True
                 if self._id_stale:
                     self._resend_identifier(ptr)
-                job = Job._grabbed(job_ptr, self, ptr)
-                self._grabbed.add(job)
+                job = self._jobs.add(Job._grabbed(job_ptr, self._jobs, ptr))
                 self._raise_pending()
                 return job
             no_jobs_nb = rc == lib.GEARMAN_NO_JOBS and bool(lib.gearman_worker_options(ptr) & _NON_BLOCKING)
@@ -938,53 +936,9 @@ class Worker:
             self._tls.apply_worker(new)
         if self._log_handle is not None:
             lib.gearman_worker_set_log_fn(new, lib.gxs_log, self._log_handle, self._log_verbose)
-        self._ptr = new
+        # the old one is freed when the last reference goes: at once, or with its last grabbed job
+        self._ptr = ffi.gc(new, lib.gearman_worker_free)
         self._dirty = False
-        if any(job._owner == old for job in list(self._grabbed)):
-            self._retired.append(old)  # freed when its last grabbed job is released
-        else:
-            lib.gearman_worker_free(old)
-
-    # -- grabbed job release ---------------------------------------------------------------------
-
-    def _release_job(self, job: Job, explicit: bool) -> None:
-        """Called by Job.close() and Job.__del__: fails an unanswered grabbed job, frees it."""
-        ptr, owner, finished = job._ptr, job._owner, job._finished
-        if ptr is None:
-            return
-        job._ptr = None
-        entry = (ptr, owner, finished)
-        guard = self._guard
-        if not guard.try_hold():
-            # Busy (inside libgearman, or another thread): answered at the next Worker call.
-            self._orphans.append(entry)
-            if explicit and not guard.in_callback:
-                log.debug("gearman_xs: job release deferred: the Worker is busy")
-            return
-        with guard:
-            if self._ptr is not None:
-                self._orphans.append(entry)
-                self._release_orphans()
-
-    def _release_orphans(self) -> None:
-        while self._orphans:
-            ptr, owner, finished = self._orphans.pop()
-            self._answer_and_free(ptr, finished)
-            if owner in self._retired and not any(j._owner == owner for j in list(self._grabbed)):
-                self._retired.remove(owner)
-                lib.gearman_worker_free(owner)
-
-    @staticmethod
-    def _answer_and_free(ptr: Any, finished: bool) -> None:
-        if not finished:
-            log.warning(
-                "gearman_xs: grabbed job %s released without an answer: sending WORK_FAIL",
-                _handle(ptr),
-            )
-            rc = lib.gearman_job_send_fail(ptr)
-            if rc != _SUCCESS:
-                log.error("gearman_xs: WORK_FAIL for job %s failed: %s", _handle(ptr), error_for(rc))
-        lib.gearman_job_free(ptr)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -1005,19 +959,10 @@ class Worker:
             if ptr is None:
                 return
             self._close_pending = False
-            for job in list(self._grabbed):
-                if job._ptr is not None:
-                    self._orphans.append((job._ptr, job._owner, job._finished))
-                    job._ptr = None
-            while self._orphans:
-                jptr, _, finished = self._orphans.pop()
-                self._answer_and_free(jptr, finished)
+            self._jobs.close()
             self._ptr = None
             self._guard.closed = True
-            for old in self._retired:
-                lib.gearman_worker_free(old)
-            self._retired.clear()
-            lib.gearman_worker_free(ptr)
+            ffi.release(ptr)  # gearman_worker_free() now
             self._functions.clear()
             self._dead_handles.clear()
             self._log_handle = None
