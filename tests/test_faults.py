@@ -40,7 +40,9 @@ def test_failover_after_idle_server_killed(background: bool) -> None:
 def test_connection_reset_mid_job() -> None:
     result = faults.reset(quick=True)
     _check(result)
-    assert sum(result.errors.values()) == result.runs  # each reset call raised a GearmanError
+    # each reset call raised a GearmanError, or got its result when the Client resent the same
+    # unique (gearmand coalesced it; the job still ran once)
+    assert sum(result.errors.values()) <= result.runs
     assert all(k.startswith("Gearman") for k in result.errors), result.errors
     assert result.ok == result.runs  # and the same Client worked at once
 
