@@ -598,7 +598,10 @@ class Admin:
         return self._list("status", parse_status)
 
     def priority_status(self) -> List[PriorityStatus]:
-        """``prioritystatus``: per function, queued jobs per priority (high, normal, low), workers."""
+        """``prioritystatus``: per function, queued jobs per priority (high, normal, low), workers.
+
+        gearmand before 1.1.20 (1.1.19.1 and older) counts 1 for every priority with any queued
+        jobs (its upstream issue #337); :meth:`status` and :meth:`show_jobs` count right there."""
         return self._list("prioritystatus", parse_priority_status)
 
     def workers(self) -> List[WorkerInfo]:
