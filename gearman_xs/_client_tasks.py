@@ -7,8 +7,11 @@ libgearman reports each packet through the ``gxs_task_*`` externs (``_task_callb
 call ``on_event()`` here with the ``Task`` (the C task's context is an ``ffi.new_handle`` of it):
 the event is recorded on the Task, then the user's callback runs. A callback's exception pauses
 libgearman (GEARMAN_PAUSE) and propagates out of ``run_tasks()``; the event is not delivered twice
-when run_tasks() resumes. Finished C tasks are freed at once (``reap()``), never from inside a
-callback.
+when run_tasks() resumes. A callback that returns an int other than GEARMAN_SUCCESS stops
+``run_tasks()`` as libgearman's callbacks do (Gearman::XS ports rely on it): run_tasks() raises the
+exception for that code, and libgearman calls the same callback again for the same event when
+run_tasks() resumes (the event is recorded once). Finished C tasks are freed at once (``reap()``),
+never from inside a callback.
 
 On a connection error, acknowledged tasks end with what libgearman says; unacknowledged ones are
 submitted again only when they provably never reached a server, or once to the same server (same
@@ -28,7 +31,7 @@ from ._guard import Guard
 from ._libgearman import ffi, lib
 from ._servers import reachable
 from ._task_callbacks import take_entry_error
-from .errors import error_text
+from .errors import GearmanError, error_for, error_text, strerror
 from .task import BACKGROUND, STATUS, Task
 
 __all__ = ["CALLBACK_KINDS", "Callback", "TaskRunner"]
@@ -59,6 +62,7 @@ class TaskRunner:
         self.events = 0  # task events seen: progress for the clock
         self.pending_exc: Optional[BaseException] = None  # a callback's, raised after its event
         self.skip: Optional[Tuple[Task, str]] = None  # that event, re-delivered after the PAUSE
+        self.again: Optional[Tuple[Task, str]] = None  # an event whose callback returned a code
         self.nb_progress: Optional[Clock] = None  # the clock across non-blocking run_tasks()
         self.resubmits = 0
         self.retried_same = False  # unacknowledged tasks were sent again once
@@ -156,10 +160,10 @@ class TaskRunner:
         """Frees the C tasks of finished tasks (never from inside a callback)."""
         if not self.finished:
             return
-        skip = self.skip[0] if self.skip is not None else None
+        held = [e[0] for e in (self.skip, self.again) if e is not None]
         keep = []
         for task in self.finished:
-            if task is skip:
+            if task in held:
                 keep.append(task)
                 continue
             if task._c is not None and self.cc.c != NULL:
@@ -289,7 +293,10 @@ class TaskRunner:
                 self._finish(task, lib.GEARMAN_WORK_FAIL)
                 fn = self.callbacks["fail"]
                 if fn is not None:
-                    fn(task)
+                    stop = self._stop_code("fail", fn(task))
+                    if stop is not None:
+                        self.reap()
+                        raise stop
         self.reap()
 
     # -- callback dispatch (from the gxs_task_* externs, _task_callbacks.py) ---------------------------
@@ -297,6 +304,11 @@ class TaskRunner:
     def on_event(self, kind: str, task: Task, ct: Any) -> int:
         """Records one event of ``task`` (C task ``ct``) and calls the user's callback; PAUSE when
         that raised (the exception is raised once run_tasks() returns)."""
+        again = self.again
+        if again is not None:
+            self.again = None
+            if again[0] is task and again[1] == kind:
+                return self._call(kind, task)  # libgearman's second call after a returned code
         self.events += 1
         skip = self.skip
         if skip is not None:
@@ -329,15 +341,39 @@ class TaskRunner:
                 self._finish(task, lib.GEARMAN_WORK_EXCEPTION)
             elif kind == "fail":
                 self._finish(task, lib.GEARMAN_WORK_FAIL)
+        return self._call(kind, task)
+
+    def _call(self, kind: str, task: Task) -> int:
+        """Calls the user's callback for the event ``kind`` of ``task``: SUCCESS, or PAUSE when it
+        raised (the exception is raised once run_tasks() returns; the event is not delivered again)
+        or returned a code (run_tasks() raises its exception; libgearman calls it again when
+        run_tasks() resumes, as it does for its own callbacks)."""
         fn = self.callbacks[kind]
-        if fn is not None:
-            try:
-                fn(task)
-            except BaseException as exc:
-                self.pending_exc = exc
-                self.skip = (task, kind)
-                return _PAUSE
+        if fn is None:
+            return SUCCESS
+        try:
+            result = fn(task)
+        except BaseException as exc:
+            self.pending_exc = exc
+            self.skip = (task, kind)
+            return _PAUSE
+        stop = self._stop_code(kind, result)
+        if stop is not None:
+            self.pending_exc = stop
+            self.again = (task, kind)
+            return _PAUSE
         return SUCCESS
+
+    def _stop_code(self, kind: str, result: Any) -> Optional[GearmanError]:
+        """The exception run_tasks() raises for a callback's return value: an int other than
+        GEARMAN_SUCCESS (not a bool) is a ``gearman_return_t`` that stops run_tasks() with that
+        code, as in libgearman and Gearman::XS; None and anything else let it go on."""
+        if result is None or result.__class__ is bool or not isinstance(result, int) or result == SUCCESS:
+            return None
+        code = int(result)
+        err = error_for(code, f"the {kind} callback returned {strerror(code)} ({code})")
+        self.cc.error = err.message
+        return err
 
 
 def _detach(task: Task) -> None:

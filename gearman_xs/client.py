@@ -228,8 +228,11 @@ class Client:
 
     def set_created_fn(self, fn: Optional[Callback]) -> None:
         """``fn(task)`` when the server created a job (JOB_CREATED), background ones included. Like
-        every callback: applies to tasks already added, its return value is ignored, and an
-        exception it raises propagates out of run_tasks() after that event."""
+        every callback: applies to tasks already added, and an exception it raises propagates out
+        of run_tasks() after that event. Its return value: None (or GEARMAN_SUCCESS) goes on; an
+        int return code other than GEARMAN_SUCCESS stops run_tasks(), which raises the exception
+        for that code, as libgearman and Gearman::XS do; run_tasks() again resumes, calling the
+        callback again for the same event first (docs/porting.md, "A callback's return code")."""
         self._set_fn("created", fn)
 
     def set_data_fn(self, fn: Optional[Callback]) -> None:

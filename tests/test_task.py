@@ -226,3 +226,96 @@ def test_repr(client: Client) -> None:
     assert "pending" in repr(task)
     client.run_tasks()
     assert "finished" in repr(task) and "Client" in repr(client)
+
+
+# -- a callback's return code (Gearman::XS / libgearman: anything but GEARMAN_SUCCESS stops run_tasks) --
+
+
+def test_callback_returning_a_code_stops_run_tasks_and_is_called_again(client: Client) -> None:
+    # Perl: sub { return GEARMAN_WORK_FAIL } -> $client->run_tasks() returns 24; a later run_tasks()
+    # resumes, and libgearman calls the callback again for the same event.
+    calls: List[Task] = []
+    stop = {"code": gearman_xs.GEARMAN_WORK_FAIL}
+
+    def complete(task: Task) -> Any:
+        calls.append(task)
+        if task.data() == b"stop":
+            return stop["code"]
+        return None
+
+    client.set_complete_fn(complete)
+    first = client.add_task(P + "echo", "stop")
+    others = [client.add_task(P + "echo", str(i)) for i in range(3)]
+    with pytest.raises(gearman_xs.WorkFail) as info:
+        client.run_tasks()
+    assert info.value.code == gearman_xs.GEARMAN_WORK_FAIL
+    assert "complete callback returned GEARMAN_WORK_FAIL (24)" in str(info.value)
+    assert client.error() == info.value.message
+    assert calls.count(first) == 1
+    with pytest.raises(gearman_xs.WorkFail):  # called again for the same event: stops again
+        client.run_tasks()
+    assert calls.count(first) == 2
+    stop["code"] = gearman_xs.GEARMAN_SUCCESS
+    assert client.run_tasks() is True
+    assert calls.count(first) == 3
+    assert all(calls.count(t) == 1 for t in others)
+    assert first.data() == b"stop" and first.returncode() == gearman_xs.GEARMAN_SUCCESS
+    assert [t.data() for t in others] == [b"0", b"1", b"2"]
+    assert not client._tasks.live and not lib_has_tasks(client)
+
+
+def lib_has_tasks(client: Client) -> bool:
+    from gearman_xs._libgearman import lib
+
+    return bool(lib.gearman_client_has_tasks(client._cc.c))
+
+
+def test_callback_returning_pause_from_data_records_the_event_once(client: Client) -> None:
+    seen: List[bytes] = []
+    paused: List[bytes] = []
+
+    def data(task: Task) -> int:
+        seen.append(task.data() or b"")
+        if task.data() == b"A" and not paused:
+            paused.append(b"A")
+            return gearman_xs.GEARMAN_PAUSE
+        return gearman_xs.GEARMAN_SUCCESS
+
+    client.set_data_fn(data)
+    task = client.add_task(P + "chunks", "x")
+    with pytest.raises(GearmanError) as info:
+        client.run_tasks()
+    assert info.value.code == gearman_xs.GEARMAN_PAUSE and type(info.value) is GearmanError
+    assert not task.is_finished()
+    client.run_tasks()
+    assert seen == [b"A", b"A", b"B"]  # A again on resume, as libgearman calls it
+    assert task.data() == b"C" and task.is_finished()
+
+
+@pytest.mark.parametrize("value", [None, 0, True, False, "1", b"24", 1.0, object()])
+def test_callback_values_that_do_not_stop_run_tasks(client: Client, value: Any) -> None:
+    calls: List[Task] = []
+
+    def created(task: Task) -> Any:
+        calls.append(task)
+        return value
+
+    client.set_created_fn(created)
+    client.set_complete_fn(created)
+    tasks = [client.add_task(P + "echo", str(i)) for i in range(2)]
+    assert client.run_tasks() is True
+    assert len(calls) == 4 and all(t.is_finished() for t in tasks)
+
+
+def test_callback_code_classes_and_unknown_codes(client: Client) -> None:
+    for code, cls in [(gearman_xs.GEARMAN_TIMEOUT, gearman_xs.GearmanTimeout),
+                      (gearman_xs.GEARMAN_COULD_NOT_CONNECT, gearman_xs.GearmanConnectionError),
+                      (gearman_xs.GEARMAN_IO_WAIT, GearmanError), (999, GearmanError)]:
+        client.set_created_fn(lambda t, code=code: code)
+        task = client.add_task_background(P + "echo", "bg")
+        with pytest.raises(cls) as info:
+            client.run_tasks()
+        assert info.value.code == code
+        client.set_created_fn(None)
+        client.run_tasks()
+        assert task.is_finished() and task.job_handle()
