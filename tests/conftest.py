@@ -12,6 +12,7 @@ the Client tests' worker processes. What the tests share besides fixtures is in 
 from __future__ import annotations
 
 import os
+import signal
 from typing import Iterator
 
 import pytest
@@ -22,6 +23,14 @@ from gearman_xs.testing import Gearmand
 
 # libgearman adds the servers in $GEARMAN_SERVERS to every new client and worker.
 os.environ.pop("GEARMAN_SERVERS", None)
+
+# A shell without job control starts background commands with SIGINT ignored, and Python then leaves
+# it ignored: Ctrl-C never becomes KeyboardInterrupt. The Ctrl-C tests (and the worker processes
+# they start, which inherit the disposition) would then wait forever in a call without a timeout;
+# that is what hung test_timeouts_every_phase.py's "option" phase in an earlier stress run. Python's
+# own handler makes SIGINT what every test expects (KeyboardInterrupt), wherever the run started.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
