@@ -25,6 +25,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _args, compat
 from ._client_c import CONNECT_CHECK, CONNECTION_ERRORS, CClient, maybe_queued
+from ._client_do import LOST_JOB
 from ._client_probes import known_anywhere
 from ._clock import CHECK, TIMED_OUT, Clock
 from ._guard import Guard
@@ -139,7 +140,7 @@ class TaskRunner:
             ct = lib.gxs_add_task_kind(c, task._kind, handle, task._function_name, u, w, n, self.ret)
         if ct == NULL:
             rc = self.ret[0]
-            self._finish(task, rc)
+            self._finish(task, rc, error_text(c))
             self.reap()
             self.cc.raise_error(rc, c)
         task._c, task._c_handle, task._client_ref = ct, handle, self
@@ -148,10 +149,11 @@ class TaskRunner:
             task._unique = ffi.string(lib.gearman_task_unique(ct)) or None
         self.live[id(task)] = task
 
-    def _finish(self, task: Task, rc: int) -> None:
+    def _finish(self, task: Task, rc: int, message: Optional[str] = None) -> None:
         if not task._finished:
             task._finished = True
             task._returncode = rc
+            task._message = message
             if task._kind != STATUS:  # a status task's is_running is the job's, as the server said
                 task._is_running = False
             self.finished.append(task)
@@ -202,7 +204,7 @@ class TaskRunner:
                 for task in list(self.live.values()):
                     r = lib.gearman_task_return(task._c)
                     if r not in _NOT_DONE or (r == SUCCESS and task._kind >= BACKGROUND and task._job_handle):
-                        self._finish(task, r)
+                        self._finish(task, r, None if r == SUCCESS else error_text(task._c))
                 self.reap()
                 if not self.live:
                     return True
@@ -244,12 +246,12 @@ class TaskRunner:
                     again.append(task)
                 else:
                     assert spec is not None
-                    self._finish(task, rc)
                     cc.error = maybe_queued(spec, text)
+                    self._finish(task, rc, cc.error)
             else:
                 r = lib.gearman_task_return(task._c)
                 if r not in _NOT_DONE:
-                    self._finish(task, r)
+                    self._finish(task, r, text)
         self.pending[:0] = again
         self.reap()
         if self.live:
@@ -290,7 +292,7 @@ class TaskRunner:
         for task in lost:
             if not task._finished:
                 self.cc.dirty = True
-                self._finish(task, lib.GEARMAN_WORK_FAIL)
+                self._finish(task, lib.GEARMAN_WORK_FAIL, LOST_JOB)
                 fn = self.callbacks["fail"]
                 if fn is not None:
                     stop = self._stop_code("fail", fn(task))
@@ -332,6 +334,10 @@ class TaskRunner:
             size = lib.gearman_task_data_size(ct)
             if kind != "fail":
                 task._data = _args.c_bytes(lib.gearman_task_data(ct), size)
+                if kind == "data":
+                    task._chunks.append(task._data or b"")
+                elif kind == "warning":
+                    task._warnings.append(task._data or b"")
             task._is_known = bool(lib.gearman_task_is_known(ct))
             task._is_running = bool(lib.gearman_task_is_running(ct))
             if kind == "complete":

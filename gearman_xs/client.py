@@ -380,7 +380,7 @@ class Client:
 
     # -- tasks -----------------------------------------------------------------------------------
 
-    def _add(self, kind: int, function_name: Any, workload: Any, unique: Any) -> Task:
+    def _add(self, kind: int, function_name: Any, workload: Any, unique: Any, context: Any) -> Task:
         fn = _args.function_name(function_name)
         # libgearman would generate a UUID when the task is handed over (in run_tasks()); generate
         # it now so that Task.unique() is known right after add_task(), as in Gearman::XS.
@@ -392,47 +392,49 @@ class Client:
         if self._guard.closed:
             raise ClosedError("Client")
         with self._guard.hold():
-            return self._tasks.add(Task(self._tasks, kind, fn, u, workload))
+            return self._tasks.add(Task(self._tasks, kind, fn, u, workload, context))
 
     def add_task(self, function_name: Union[str, bytes], workload: _args.Payload,
-                 unique: Optional[Union[str, bytes]] = None) -> Task:
+                 unique: Optional[Union[str, bytes]] = None, *, context: Any = None) -> Task:
         """Queues a job for run_tasks() and returns its Task. Nothing is sent before run_tasks()
-        (as in libgearman); libgearman's own errors for it are raised by run_tasks()."""
-        return self._add(NORMAL, function_name, workload, unique)
+        (as in libgearman); libgearman's own errors for it are raised by run_tasks().
+        ``context`` (keyword only, on every add_task*; not in Gearman::XS) is any object of the
+        caller's, kept as ``task.context`` (PHP's ``addTask($f, $w, $context)``)."""
+        return self._add(NORMAL, function_name, workload, unique, context)
 
     def add_task_high(self, function_name: Union[str, bytes], workload: _args.Payload,
-                      unique: Optional[Union[str, bytes]] = None) -> Task:
+                      unique: Optional[Union[str, bytes]] = None, *, context: Any = None) -> Task:
         """add_task() at high priority."""
-        return self._add(HIGH, function_name, workload, unique)
+        return self._add(HIGH, function_name, workload, unique, context)
 
     def add_task_low(self, function_name: Union[str, bytes], workload: _args.Payload,
-                     unique: Optional[Union[str, bytes]] = None) -> Task:
+                     unique: Optional[Union[str, bytes]] = None, *, context: Any = None) -> Task:
         """add_task() at low priority."""
-        return self._add(LOW, function_name, workload, unique)
+        return self._add(LOW, function_name, workload, unique, context)
 
     def add_task_background(self, function_name: Union[str, bytes], workload: _args.Payload,
-                            unique: Optional[Union[str, bytes]] = None) -> Task:
+                            unique: Optional[Union[str, bytes]] = None, *, context: Any = None) -> Task:
         """A background job for run_tasks(): only the created callback fires."""
-        return self._add(NORMAL + BACKGROUND, function_name, workload, unique)
+        return self._add(NORMAL + BACKGROUND, function_name, workload, unique, context)
 
     def add_task_high_background(self, function_name: Union[str, bytes], workload: _args.Payload,
-                                 unique: Optional[Union[str, bytes]] = None) -> Task:
+                                 unique: Optional[Union[str, bytes]] = None, *, context: Any = None) -> Task:
         """add_task_background() at high priority."""
-        return self._add(HIGH + BACKGROUND, function_name, workload, unique)
+        return self._add(HIGH + BACKGROUND, function_name, workload, unique, context)
 
     def add_task_low_background(self, function_name: Union[str, bytes], workload: _args.Payload,
-                                unique: Optional[Union[str, bytes]] = None) -> Task:
+                                unique: Optional[Union[str, bytes]] = None, *, context: Any = None) -> Task:
         """add_task_background() at low priority."""
-        return self._add(LOW + BACKGROUND, function_name, workload, unique)
+        return self._add(LOW + BACKGROUND, function_name, workload, unique, context)
 
-    def add_task_status(self, job_handle: Union[str, bytes]) -> Task:
+    def add_task_status(self, job_handle: Union[str, bytes], *, context: Any = None) -> Task:
         """A GET_STATUS task for run_tasks(): its answer fires the status callback and fills the
         Task's is_known/is_running/numerator/denominator."""
         handle = _args.job_handle(job_handle)
         if self._guard.closed:
             raise ClosedError("Client")
         with self._guard.hold():
-            task = Task(self._tasks, STATUS, b"", None, b"")
+            task = Task(self._tasks, STATUS, b"", None, b"", context)
             task._job_handle = handle.decode("utf-8", "surrogateescape")
             return self._tasks.add(task)
 

@@ -8,9 +8,11 @@ the job is finished (libgearman issue #462: finished tasks would otherwise pile 
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, List, Optional, Union
 
+from ._client_probes import JobStatus
 from ._libgearman import lib
+from .errors import GearmanError, error_for
 
 __all__ = ["Task"]
 
@@ -29,6 +31,7 @@ class Task:
         "__weakref__",
         "_c",
         "_c_handle",
+        "_chunks",
         "_client_ref",
         "_data",
         "_denominator",
@@ -39,16 +42,26 @@ class Task:
         "_is_running",
         "_job_handle",
         "_kind",
+        "_message",
         "_numerator",
         "_returncode",
         "_submitted",
         "_unique",
+        "_warnings",
         "_workload",
+        "context",
     )
 
+    #: The object given as ``add_task*(..., context=obj)`` (None when none was): the caller's own
+    #: reference for this job, like PHP's ``addTask($f, $w, $context)``. Not sent anywhere; the
+    #: Task only keeps it (it may be reassigned).
+    context: Any
+
     def __init__(
-        self, runner: Any, kind: int, function_name: bytes, unique: Optional[bytes], workload: Any
+        self, runner: Any, kind: int, function_name: bytes, unique: Optional[bytes], workload: Any,
+        context: Any = None,
     ) -> None:
+        self.context = context
         self._client_ref = runner  # the Client's TaskRunner, which receives the job's events
         self._kind = kind
         self._function_name = function_name
@@ -56,6 +69,9 @@ class Task:
         self._workload = workload  # the caller's buffer, kept until the job is submitted
         self._job_handle: Optional[str] = None
         self._data: Optional[bytes] = None
+        self._chunks: List[bytes] = []  # every WORK_DATA payload, in order
+        self._warnings: List[bytes] = []  # every WORK_WARNING payload, in order
+        self._message: Optional[str] = None  # the failure's text (a connection error's)
         self._numerator = 0
         self._denominator = 0
         self._is_known = False
@@ -115,6 +131,36 @@ class Task:
 
     # -- beyond Gearman::XS --------------------------------------------------------------------
 
+    def data_chunks(self) -> List[bytes]:
+        """Every WORK_DATA payload the job sent, in order (a new list; empty when none).
+        Gearman::XS's ``data()`` only shows the current packet's: a Perl port collected these in
+        its data callback."""
+        return list(self._chunks)
+
+    def warnings(self) -> List[bytes]:
+        """Every WORK_WARNING payload the job sent, in order (a new list; empty when none)."""
+        return list(self._warnings)
+
+    def result(self) -> Union[bytes, str, Any]:
+        """The task's outcome as the blocking call would have given it, once it is finished:
+        for a job, what ``do()`` returns (the WORK_DATA chunks followed by the WORK_COMPLETE
+        payload, ``bytes``); for a background job, its job handle (``do_background()``); for an
+        ``add_task_status()`` task, its ``JobStatus``. A failed task raises what ``do()`` would
+        have raised (``WorkFail``, ``WorkException``, ``GearmanConnectionError``...); an
+        unfinished one (not run yet, or left by a timeout or ``close()``) raises ``GearmanError``
+        with ``code`` GEARMAN_UNKNOWN_STATE."""
+        rc = self._returncode
+        if not self._finished:
+            raise GearmanError(rc, f"the task is not finished ({self._state()})")
+        if rc != lib.GEARMAN_SUCCESS:
+            raise error_for(rc, self._message, self._exception or b"")
+        if self._kind == STATUS:
+            return JobStatus(self._is_known, self._is_running, self._numerator, self._denominator)
+        if self._kind >= BACKGROUND:
+            return self._job_handle
+        last = self._data if self._data is not None else b""
+        return b"".join(self._chunks) + last if self._chunks else last
+
     def exception(self) -> Optional[bytes]:
         """The WORK_EXCEPTION payload, or None if the worker sent none."""
         return self._exception
@@ -134,8 +180,11 @@ class Task:
         """True for tasks from ``add_task*_background()``."""
         return BACKGROUND <= self._kind < STATUS
 
+    def _state(self) -> str:
+        return "finished" if self._finished else ("submitted" if self._submitted else "pending")
+
     def __repr__(self) -> str:
-        state = "finished" if self._finished else ("submitted" if self._submitted else "pending")
+        state = self._state()
         return (
             f"<Task {self.function_name() or 'status'!s} handle={self._job_handle!r} "
             f"{state} rc={self._returncode}>"

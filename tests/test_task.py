@@ -290,6 +290,7 @@ def test_callback_returning_pause_from_data_records_the_event_once(client: Clien
     client.run_tasks()
     assert seen == [b"A", b"A", b"B"]  # A again on resume, as libgearman calls it
     assert task.data() == b"C" and task.is_finished()
+    assert task.data_chunks() == [b"A", b"B"] and task.result() == b"ABC"  # recorded once
 
 
 @pytest.mark.parametrize("value", [None, 0, True, False, "1", b"24", 1.0, object()])
@@ -319,3 +320,75 @@ def test_callback_code_classes_and_unknown_codes(client: Client) -> None:
         client.set_created_fn(None)
         client.run_tasks()
         assert task.is_finished() and task.job_handle()
+
+
+# -- per-task context, every chunk and warning, result() ------------------------------------------
+
+
+def test_context_on_every_add_task_variant(client: Client) -> None:
+    handle = client.do_background(P + "echo", "for status")
+    marker = object()
+    variants = [
+        client.add_task(P + "echo", "n", context={"n": 1}),
+        client.add_task_high(P + "echo", "h", None, context=[1]),
+        client.add_task_low(P + "echo", "l", "ctx-low", context=marker),
+        client.add_task_background(P + "echo", "b", context=42),
+        client.add_task_high_background(P + "echo", "hb", context="s"),
+        client.add_task_low_background(P + "echo", "lb", context=b"bytes"),
+        client.add_task_status(handle, context=("status",)),
+    ]
+    plain = client.add_task(P + "echo", "none")
+    seen: List[Any] = []
+    client.set_created_fn(lambda t: seen.append(t.context))
+    client.run_tasks()
+    contexts = [{"n": 1}, [1], marker, 42, "s", b"bytes", ("status",)]
+    assert [t.context for t in variants] == contexts
+    assert variants[2].context is marker and variants[2].unique() == "ctx-low"
+    assert plain.context is None
+    for ctx in contexts[:6]:
+        assert ctx in seen  # the created callbacks saw the same object
+    variants[0].context = "replaced"
+    assert variants[0].context == "replaced"
+    with pytest.raises(TypeError):
+        client.add_task(P + "echo", "x", "u", "positional context")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        client.add_task_status(handle, "positional")  # type: ignore[call-arg]
+
+
+def test_task_keeps_every_chunk_and_warning(client: Client) -> None:
+    task = client.add_task(P + "chunks", "x")
+    seen: List[Tuple[List[bytes], List[bytes]]] = []
+    client.set_data_fn(lambda t: seen.append((t.data_chunks(), t.warnings())))
+    client.run_tasks()
+    assert task.data_chunks() == [b"A", b"B"] and task.warnings() == [b"W"]
+    assert seen == [([b"A"], []), ([b"A", b"B"], [b"W"])]  # so far, inside the data callback
+    assert task.data() == b"C" and task.result() == b"ABC"  # what do() returns
+    assert client.do(P + "chunks", "x") == task.result()
+    task.data_chunks().append(b"not kept")
+    assert task.data_chunks() == [b"A", b"B"]
+    plain = client.add_task(P + "echo", "")
+    client.run_tasks()
+    assert plain.data_chunks() == [] and plain.warnings() == [] and plain.result() == b""
+
+
+def test_task_result_raises_what_do_raises(client: Client) -> None:
+    fail = client.add_task(P + "fail", "x")
+    exc = client.add_task(P + "exc", "x")
+    bg = client.add_task_background(P + "echo", "x")
+    pending = client.add_task(P + "echo", "x")
+    with pytest.raises(GearmanError) as info:
+        pending.result()
+    assert info.value.code == gearman_xs.GEARMAN_UNKNOWN_STATE and "not finished" in str(info.value)
+    client.run_tasks()
+    with pytest.raises(gearman_xs.WorkFail):
+        fail.result()
+    with pytest.raises(gearman_xs.WorkException) as exc_info:
+        exc.result()
+    assert exc_info.value.exception == b"boom"
+    handle = bg.result()
+    assert isinstance(handle, str) and handle == bg.job_handle() and handle.startswith("H:")
+    assert pending.result() == b"x"
+    status = client.add_task_status(handle)
+    client.run_tasks()
+    assert status.result() == gearman_xs.JobStatus(
+        status.is_known(), status.is_running(), status.numerator(), status.denominator())
