@@ -19,10 +19,11 @@ extension in place for development. This file holds only the build logic; the C 
     setsockopt GOT slot), conn_watch.c (libgearman's connect GOT slot: the Client's connection fd,
     see client.py), tls_verify.c (libgearman's SSL_set_connect_state GOT slot: server certificates
     verified, see _tls.py), net_guard.c (the packet guard on libgearman's recv and socket GOT
-    slots). ``csrc/callbacks.h`` declares the Python callbacks they call; ``csrc/module.h`` is the
-    head of cffi's generated module. Our C must compile with ``-Wall -Wextra``:
-    tests/test_build.py compiles each file with ``-Werror`` (the build never does).
-    New C goes into a new or existing ``csrc/*.c`` plus its ``csrc/decl/`` mirror.
+    slots), aio.c (the AsyncClient's job outcomes, and libgearman's poll GOT slot: a wait that a
+    wake-up pipe interrupts, see _aio_engine.py). ``csrc/callbacks.h`` declares the Python
+    callbacks they call; ``csrc/module.h`` is the head of cffi's generated module. Our C must
+    compile with ``-Wall -Wextra``: tests/test_build.py compiles each file with ``-Werror`` (the
+    build never does). New C goes into a new or existing ``csrc/*.c`` plus its ``csrc/decl/`` mirror.
 
 Where to find libgearman: ``pkg-config gearmand`` (the .pc file is called gearmand, not libgearman);
 without pkg-config, ``libraries=["gearman"]`` plus the ``GEARMAN_INCLUDE`` / ``GEARMAN_LIB`` environment
@@ -66,12 +67,13 @@ DECL_FILES = [
     "library.h",
     "tls_verify.h",
     "net_guard.h",
+    "aio.h",
 ]
 
 # The C shims compiled and linked into the extension next to cffi's generated module.
 SHIM_SOURCES = [
     "worker_trampoline.c", "client_acc.c", "socket_buffers.c", "conn_watch.c", "library.c",
-    "tls_verify.c", "net_guard.c",
+    "tls_verify.c", "net_guard.c", "aio.c",
 ]
 
 

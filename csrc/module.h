@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aio.h"
 #include "callbacks.h"
 #include "client_acc.h"
 #include "conn_watch.h"

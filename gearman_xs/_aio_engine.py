@@ -1,0 +1,580 @@
+"""``Engine``: the one I/O thread of an ``AsyncClient`` (``gearman_xs.aio``), which owns its C client.
+
+The event loop never calls libgearman for jobs. ``AsyncClient`` puts each job (an ``AioJob`` with
+an asyncio future) into the engine's ``inbox`` and, when the engine sleeps, writes one byte into
+its wake-up pipe. The engine thread:
+
+1. takes the inbox: submissions, cancellations, setting changes and blocking calls (``job_status``,
+   ``echo``) in the order the loop made them;
+2. adds every new job to its C client at once, whatever else is in flight (never two foreground
+   jobs with the same unique: libgearman would never complete the second, so a duplicate waits for
+   the first to end), with a ``gxs_aio_job`` as the task's context (csrc/aio.c), whose C callbacks
+   collect the job's packets and list it when it ends;
+3. runs ``gearman_client_run_tasks()`` in non-blocking mode, then resolves the futures of the jobs
+   on the done list, in one ``call_soon_threadsafe()`` per pass;
+4. waits in ``gxs_aio_wait()``: libgearman's own wait on its connections, which the wake-up pipe
+   interrupts; at most ``TICK_MS``, so that idle checks and pauses are seen.
+
+The C client comes from ``_client_c.CClient`` like a ``Client``'s: the first available server in
+the order given, the "exceptions" option sent before the first job, the connection watch. Blocking
+steps (connecting, the option request, the idle probes, ``job_status``) run in this thread and never
+in the event loop.
+
+The traps of the sync API are handled here the same way: a connection error ends acknowledged jobs
+with ``GearmanConnectionError`` (the job may still run on that server; nothing is submitted twice),
+sends unacknowledged ones again only when they provably never reached a server (the connect failed:
+the next server takes them) or once to the same server with the same unique (gearmand coalesces
+it), and a foreground job silent for a while is checked on throw-away connections
+(``_client_probes.known_anywhere``): when no server knows it, its WORK_FAIL was lost (libgearman
+< 2.0.0 drops the one gearmand makes of a WORK_EXCEPTION for a client without the "exceptions"
+option) and it ends in ``WorkFail`` instead of waiting forever.
+
+Cancelling a job's future abandons it: a job the server acknowledged has its task freed at once
+(libgearman ignores its later packets); one not acknowledged yet keeps its task until JOB_CREATED
+(libgearman matches JOB_CREATED to tasks by their order on the connection), then it is freed. Its
+result is discarded either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import os
+import threading
+import time
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+
+from . import compat
+from ._client_c import CONNECT_CHECK, CONNECTION_ERRORS, CClient, maybe_queued
+from ._client_do import LOST_JOB
+from ._client_probes import PROBE_TIMEOUT_MS, known_anywhere
+from ._clock import IDLE_CHECK_FIRST, IDLE_CHECK_MAX, Clock
+from ._libgearman import ffi, lib
+from ._servers import reachable
+from .errors import ClosedError, GearmanError, error_for, error_text
+from .task import BACKGROUND
+
+__all__ = ["AioJob", "Engine", "POLL_HOOK", "TICK_MS"]
+
+NULL = ffi.NULL
+SUCCESS: int = lib.GEARMAN_SUCCESS
+_IO_WAIT: int = lib.GEARMAN_IO_WAIT
+_TIMEOUT: int = lib.GEARMAN_TIMEOUT
+_PAUSE: int = lib.GEARMAN_PAUSE
+_WORK_FAIL: int = lib.GEARMAN_WORK_FAIL
+_WORK_EXCEPTION: int = lib.GEARMAN_WORK_EXCEPTION
+_NON_BLOCKING: int = lib.GEARMAN_CLIENT_NON_BLOCKING
+_NOT_DONE = frozenset({lib.GEARMAN_UNKNOWN_STATE, _IO_WAIT, SUCCESS, _PAUSE})
+
+#: The longest the engine waits without looking at its clocks (ms): idle checks, paused servers.
+TICK_MS = 200
+
+#: The most idle checks (throw-away round trips) one scan makes; a scan runs every half second.
+PROBES_PER_SCAN = 16
+
+#: libgearman's poll() is redirected so that a submission wakes the engine (csrc/aio.c). Where
+#: that is impossible, the engine waits at most FALLBACK_TICK_MS, and a new job waits up to that.
+POLL_HOOK = lib.gxs_aio_install() == lib.GXS_SB_OK
+FALLBACK_TICK_MS = 5
+
+# inbox operations
+_SUBMIT, _CANCEL, _CALL, _STOP = 0, 1, 2, 3
+
+
+class AioJob:
+    """One awaited job: what to submit, its future, and its C record once submitted."""
+
+    __slots__ = ("busy_key", "cancelled", "fn", "future", "kind", "next_check",
+                 "quiet_events", "quiet_since", "rec", "resent_same", "resubmits", "task",
+                 "unique", "workload")
+
+    def __init__(self, kind: int, fn: bytes, unique: bytes, workload: Any, future: Any) -> None:
+        self.kind = kind
+        self.fn = fn
+        self.unique = unique
+        self.workload = workload
+        self.future = future
+        self.cancelled = False  # set by the event loop: abandon the job
+        self.rec: Any = None  # gxs_aio_job * (the C task's context) while submitted
+        self.task: Any = None  # gearman_task_st * while submitted
+        self.resent_same = False
+        self.resubmits = 0
+        self.quiet_events = 0
+        self.quiet_since = 0.0
+        self.next_check = IDLE_CHECK_FIRST
+        # foreground jobs with the same unique are never in flight together on one C client
+        key: Any = unique if unique != b"#" else (unique, workload)
+        self.busy_key: Any = None if kind >= BACKGROUND else (fn, key)
+
+
+Outcome = Tuple[Any, Any, Optional[BaseException]]  # (future, value, exception)
+
+
+class Engine:
+    """The I/O thread of one AsyncClient on one event loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, cc: CClient) -> None:
+        self.loop = loop
+        self.cc = cc
+        self.inbox: Deque[Tuple[int, Any]] = collections.deque()
+        self.rfd, self.wfd = os.pipe()
+        os.set_blocking(self.rfd, False)
+        os.set_blocking(self.wfd, False)
+        self.sleeping = False
+        self.wake_sent = False
+        self.kick_due = False  # a wake-up is scheduled for the end of this loop iteration
+        self.stopping = False
+        self.dead: Optional[BaseException] = None  # why the thread ended; later calls raise it
+        self.aio = ffi.new("gxs_aio *")
+        self.ret = ffi.new("gearman_return_t *")
+        self.rc_ptr = ffi.new("gearman_return_t *")
+        self.pending: Deque[AioJob] = collections.deque()  # to submit, in order
+        self.live: Dict[int, AioJob] = {}  # key -> job whose task libgearman holds
+        self.busy: Dict[Any, Deque[AioJob]] = {}  # busy_key -> duplicates waiting for it
+        self.sticky: Optional[bytes] = None  # the server unacknowledged jobs go back to
+        self.outbox: List[Outcome] = []
+        self.next_key = 0
+        self.next_scan = 0.0
+        self.ended = loop.create_future()  # resolved in the loop when the thread ends
+        self.thread = threading.Thread(target=self._main, name="gearman_xs.aio", daemon=True)
+
+    # -- the event loop's side ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def put(self, op: int, item: Any) -> None:
+        """Queues an operation for the engine and wakes it if it sleeps (any thread)."""
+        if self.dead is not None:
+            raise self.dead
+        self.inbox.append((op, item))
+        self.wake()
+
+    def put_soon(self, op: int, item: Any) -> None:
+        """put() from the event loop: the engine is woken once, after every coroutine that runs in
+        this loop iteration has queued its job (a gather() of 1,000 do() is one batch)."""
+        if self.dead is not None:
+            raise self.dead
+        self.inbox.append((op, item))
+        if not self.kick_due:
+            self.kick_due = True
+            self.loop.call_soon(self.kick)
+
+    def kick(self) -> None:
+        self.kick_due = False
+        self.wake()
+
+    def wake(self) -> None:
+        if self.sleeping and not self.wake_sent:
+            self.wake_sent = True
+            with contextlib.suppress(OSError):  # full (then it wakes anyway) or closed
+                os.write(self.wfd, b"\0")
+
+    def deliver(self, batch: List[Outcome]) -> None:
+        """In the event loop: resolves the futures of finished jobs (cancelled ones are skipped)."""
+        for future, value, exc in batch:
+            if future.done():
+                continue
+            if exc is None:
+                future.set_result(value)
+            else:
+                future.set_exception(exc)
+
+    def close_fds(self) -> None:
+        """After the thread ended."""
+        for fd in (self.rfd, self.wfd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.rfd = self.wfd = -1
+
+    # -- the thread --------------------------------------------------------------------------------
+
+    def _main(self) -> None:
+        try:
+            while not self.stopping:
+                self._take_inbox()
+                if self.stopping:
+                    break
+                if self.pending:
+                    self._submit_pending()
+                rc = self._run() if self.live else SUCCESS
+                self._flush()
+                now = time.monotonic()
+                if self.live and now >= self.next_scan:
+                    self.next_scan = now + IDLE_CHECK_FIRST / 2
+                    self._idle_checks(now)
+                    self._flush()
+                if not self.inbox and not self.pending:
+                    self._wait(rc)
+            self.dead = ClosedError("AsyncClient")
+        except BaseException as exc:  # a bug or MemoryError: every job gets it, later calls too
+            self.dead = exc
+        finally:
+            try:
+                self._shutdown()
+            finally:
+                with contextlib.suppress(RuntimeError):  # the loop was closed
+                    self.loop.call_soon_threadsafe(self._ended)
+
+    def _ended(self) -> None:
+        if not self.ended.done():
+            self.ended.set_result(None)
+
+    def _take_inbox(self) -> None:
+        inbox = self.inbox
+        while inbox:
+            op, item = inbox.popleft()
+            if op == _SUBMIT:
+                self.pending.append(item)
+            elif op == _CANCEL:
+                self._cancel(item)
+            elif op == _CALL:
+                future, fn = item
+                try:
+                    value = fn(self.cc)
+                except Exception as exc:
+                    if future is not None:
+                        self.outbox.append((future, None, exc))
+                    else:  # a setting change that failed: Client.error() says why
+                        self.cc.error = str(exc)
+                else:
+                    if future is not None:
+                        self.outbox.append((future, value, None))
+            elif op == _STOP:
+                self.stopping = True
+                return
+
+    def _wait(self, rc: int) -> None:
+        self.sleeping = True
+        try:
+            if self.inbox:
+                return
+            tick = TICK_MS if POLL_HOOK else FALLBACK_TICK_MS
+            c = self.cc.c if self.live else NULL
+            if rc == SUCCESS and self.live:
+                tick = min(tick, 10)  # run_tasks() said done with jobs still held: look again soon
+            lib.gxs_aio_wait(c, self.rfd, tick, self.rc_ptr)
+        finally:
+            self.wake_sent = False
+            self.sleeping = False
+
+    def _flush(self) -> None:
+        if self.outbox:
+            batch, self.outbox = self.outbox, []
+            with contextlib.suppress(RuntimeError):  # the loop was closed: nobody awaits these
+                self.loop.call_soon_threadsafe(self.deliver, batch)
+
+    def _resolve(self, job: AioJob, value: Any, exc: Optional[BaseException]) -> None:
+        if not job.cancelled:
+            self.outbox.append((job.future, value, exc))
+
+    # -- submitting --------------------------------------------------------------------------------
+
+    def _c(self) -> Any:
+        """The C client to add a job to (CClient.ready() when nothing is in flight)."""
+        cc = self.cc
+        if self.live:
+            return cc.c
+        if self.sticky is not None:
+            spec, self.sticky = self.sticky, None
+            c = cc.ready(cc.clock(), only=spec)
+        elif cc.prepared and time.monotonic() < cc.recheck_at and cc.check_connection():
+            return cc.c
+        else:
+            c = cc.ready(cc.clock())
+        lib.gearman_client_add_options(c, _NON_BLOCKING)
+        return c
+
+    def _submit_pending(self) -> None:
+        pending = self.pending
+        while pending:
+            job = pending.popleft()
+            if job.cancelled:
+                continue
+            key = job.busy_key
+            if key is not None:
+                waiting = self.busy.get(key)
+                if waiting is not None:
+                    waiting.append(job)
+                    continue
+            try:
+                c = self._c()
+            except GearmanError as exc:
+                self._resolve(job, None, exc)
+                continue
+            rec = ffi.new("gxs_aio_job *")
+            self.next_key += 1
+            rec.key = self.next_key
+            w = job.workload
+            task = lib.gxs_aio_add(c, self.aio, rec, job.kind, job.fn, job.unique,
+                                   w if w else NULL, len(w), self.ret)
+            if task == NULL:
+                rc = self.ret[0]
+                self._resolve(job, None, error_for(rc, error_text(c)))
+                continue
+            job.rec, job.task = rec, task
+            job.quiet_since = time.monotonic()
+            job.quiet_events = 0
+            job.next_check = IDLE_CHECK_FIRST
+            self.live[self.next_key] = job
+            if key is not None:
+                self.busy[key] = collections.deque()
+
+    def _free(self, job: AioJob) -> None:
+        """Frees the job's task and buffers; the next duplicate of its unique may go."""
+        rec = job.rec
+        if job.task is not None:
+            lib.gearman_task_free(job.task)
+            job.task = None
+        if rec is not None:
+            self.live.pop(rec.key, None)
+            lib.gxs_acc_release(ffi.addressof(rec, "acc"))
+            job.rec = None
+        self._unbusy(job)
+
+    def _unbusy(self, job: AioJob) -> None:
+        key = job.busy_key
+        if key is None:
+            return
+        waiting = self.busy.get(key)
+        if waiting is None:
+            return
+        del self.busy[key]
+        if waiting:
+            # the duplicates go next, in their order; the first becomes the holder again
+            self.pending.extendleft(reversed(waiting))
+
+    def _cancel(self, job: AioJob) -> None:
+        job.cancelled = True
+        rec = job.rec
+        if rec is None:
+            return  # not submitted: skipped when its turn comes
+        if rec.created or rec.acc.done:
+            self._free(job)  # acknowledged: libgearman ignores whatever comes for it later
+        else:
+            rec.abandoned = 1  # freed at its JOB_CREATED (or its end)
+
+    # -- running -------------------------------------------------------------------------------
+
+    def _run(self) -> int:
+        cc = self.cc
+        c = cc.c
+        rc = int(lib.gearman_client_run_tasks(c))
+        if cc.fd < 0:
+            cc.fd = lib.gxs_cw_take()
+        self._collect()
+        if rc == SUCCESS:
+            if self.live:
+                self._settle(c)
+        elif rc in CONNECTION_ERRORS:
+            self._connection_lost(c, rc)
+        elif rc not in (_IO_WAIT, _TIMEOUT, _PAUSE):
+            self._server_error(c, rc)
+        return rc
+
+    def _collect(self) -> None:
+        """Resolves the jobs on the done list (csrc/aio.c) and frees their tasks."""
+        aio = self.aio
+        n = aio.n_done
+        if aio.nomem:
+            aio.nomem = 0
+            for job in list(self.live.values()):
+                if job.rec.acc.done or (job.rec.abandoned and job.rec.created):
+                    self._finish(job)
+        if not n:
+            return
+        done = aio.done
+        live = self.live
+        finished = [live.get(done[i].key) for i in range(n)]
+        aio.n_done = 0
+        for one in finished:
+            if one is not None:
+                self._finish(one)
+
+    def _finish(self, job: AioJob) -> None:
+        rec = job.rec
+        acc = rec.acc
+        if job.cancelled or not acc.done:
+            self._free(job)
+            return
+        rc = acc.rc
+        value: Any = None
+        exc: Optional[BaseException] = None
+        if rc == SUCCESS:
+            if job.kind >= BACKGROUND:
+                h = lib.gearman_task_job_handle(job.task)
+                text = ffi.string(h) if h != NULL else b""
+                if text:
+                    value = text.decode("utf-8", "surrogateescape")
+                else:
+                    exc = error_for(lib.GEARMAN_INVALID_PACKET,
+                                    "the server sent JOB_CREATED with an empty job handle")
+            else:
+                value = ffi.unpack(acc.buf, acc.size) if acc.size else b""
+        else:
+            payload = bytes(ffi.unpack(acc.exc, acc.exc_size)) if acc.exc_size else b""
+            message = None if rc in (_WORK_FAIL, _WORK_EXCEPTION) else error_text(self.cc.c)
+            exc = error_for(rc, message, payload)
+        self._free(job)
+        if self.cc.spec is not None:
+            self.cc.servers.ok(self.cc.spec)
+        self._resolve(job, value, exc)
+
+    def _settle(self, c: Any) -> None:
+        """run_tasks() said every task ended: end the jobs libgearman ended without a callback."""
+        for job in list(self.live.values()):
+            r = int(lib.gearman_task_return(job.task))
+            if r not in _NOT_DONE:
+                if not job.rec.acc.done:
+                    job.rec.acc.done, job.rec.acc.rc = 1, r
+                self._finish(job)
+
+    def _server_error(self, c: Any, rc: int) -> None:
+        """run_tasks() failed with a code that names no job (a server's ERROR packet answers a
+        submission): the jobs not acknowledged yet end with it (they may be queued there)."""
+        text = error_text(c)
+        for job in list(self.live.values()):
+            if not job.rec.created and not job.rec.acc.done and not job.cancelled:
+                self._resolve(job, None, error_for(rc, text))
+                job.cancelled = True
+                job.rec.abandoned = 1
+
+    def _connection_lost(self, c: Any, rc: int) -> None:
+        """The connection failed: every task on it is gone (the C client is replaced before the
+        next job). Acknowledged jobs end with the error; unacknowledged ones are sent again when
+        they never reached the server or, once, to the same server; otherwise they end too."""
+        cc = self.cc
+        cc.dirty = True
+        text = error_text(c)
+        cc.error = text
+        spec = cc.spec
+        never_sent = rc == lib.GEARMAN_COULD_NOT_CONNECT or spec is None
+        same: Optional[bool] = None
+        again: List[AioJob] = []
+        limit = 2 * len(cc.servers) + 2
+        for job in list(self.live.values()):
+            rec = job.rec
+            created, done = bool(rec.created), bool(rec.acc.done)
+            cancelled = job.cancelled
+            h = lib.gearman_task_job_handle(job.task)
+            handle = ffi.string(h).decode("utf-8", "replace") if h != NULL else ""
+            self._free(job)
+            if cancelled or done:
+                continue
+            if created:
+                where = spec.decode("utf-8", "replace") if spec else "?"
+                self._resolve(job, None, error_for(rc, (
+                    f"the connection to {where} was lost while the job{' ' + handle if handle else ''} "
+                    f"was queued or running there ({text or 'no answer'}): it may still run there; "
+                    "its result cannot reach this client")))
+                continue
+            if job.resubmits >= limit:
+                self._resolve(job, None, error_for(rc, text))
+                continue
+            if not never_sent and not job.resent_same:
+                if same is None:
+                    same = reachable(spec, CONNECT_CHECK) is True if spec is not None else False
+                if same:
+                    job.resent_same = True
+                    job.resubmits += 1
+                    again.append(job)
+                    continue
+            if never_sent:
+                job.resubmits += 1
+                again.append(job)
+                continue
+            assert spec is not None
+            self._resolve(job, None, error_for(rc, maybe_queued(spec, text)))
+        if never_sent:
+            cc.server_failed(rc)
+        elif same:
+            self.sticky = spec
+        elif spec is not None:
+            cc.servers.failed(spec, refused=False)
+        self.pending.extendleft(reversed(again))
+
+    # -- idle checks ---------------------------------------------------------------------------
+
+    def _idle_checks(self, now: float) -> None:
+        """Foreground jobs silent for IDLE_CHECK_FIRST, then doubling up to IDLE_CHECK_MAX, seconds:
+        a job no server knows any more lost its WORK_FAIL (libgearman < 2.0.0) and ends in WorkFail."""
+        if not compat.WORKAROUNDS["lost-work-fail"]:
+            return
+        due: List[AioJob] = []
+        for job in self.live.values():
+            rec = job.rec
+            if job.kind >= BACKGROUND or not rec.created or job.cancelled or rec.acc.done:
+                continue
+            if rec.acc.events != job.quiet_events:
+                job.quiet_events, job.quiet_since = rec.acc.events, now
+                job.next_check = IDLE_CHECK_FIRST
+            elif now - job.quiet_since >= job.next_check:
+                due.append(job)
+        if not due:
+            return
+        due.sort(key=lambda j: j.quiet_since)  # the longest silent first; the rest at the next scan
+        del due[PROBES_PER_SCAN:]
+        for job in due:  # checked after 1, 3, 7, 15, 23, ... s of silence
+            job.next_check = min(job.next_check * 2, IDLE_CHECK_MAX) + (now - job.quiet_since)
+        clock = Clock(PROBE_TIMEOUT_MS)
+        lost = []
+        for job in due:
+            h = lib.gearman_task_job_handle(job.task)
+            if h == NULL or not ffi.string(h):
+                continue
+            if known_anywhere(self.cc, ffi.string(h), clock) is False:
+                lost.append(job)
+        if not lost:
+            return
+        self._drain()  # a result that arrived meanwhile wins (gearmand forgets a finished job)
+        for job in lost:
+            if job.rec is not None and not job.rec.acc.done and not job.cancelled:
+                self.cc.dirty = True
+                self._resolve(job, None, error_for(_WORK_FAIL, LOST_JOB))
+                self._free(job)
+
+    def _drain(self) -> None:
+        """Reads whatever the connection holds now (run_tasks() in non-blocking mode reads only
+        what a wait found ready)."""
+        for _ in range(64):
+            if not self.live:
+                return
+            lib.gxs_aio_wait(self.cc.c, -1, 1, self.rc_ptr)
+            if self.rc_ptr[0] != SUCCESS:
+                return
+            self._run()
+
+    # -- the end ---------------------------------------------------------------------------------
+
+    def _shutdown(self) -> None:
+        """Every job still here ends with the reason (ClosedError after close()); the C client is freed."""
+        reason = self.dead or ClosedError("AsyncClient")
+        jobs = list(self.live.values()) + list(self.pending)
+        for waiting in self.busy.values():
+            jobs.extend(waiting)
+        for op, item in self.inbox:
+            if op == _SUBMIT:
+                jobs.append(item)
+            elif op == _CALL:
+                self.outbox.append((item[0], None, reason))
+        self.inbox.clear()
+        for job in jobs:
+            self._resolve(job, None, reason)
+            if job.rec is not None:
+                lib.gxs_acc_release(ffi.addressof(job.rec, "acc"))
+                job.rec = job.task = None
+        self.live.clear()
+        self.pending.clear()
+        self.busy.clear()
+        self.cc.free()
+        lib.gxs_aio_release(self.aio)
+        self._flush()
+
+
+def configure(engine: Optional[Engine], cc: CClient, change: Callable[[CClient], Any]) -> None:
+    """Applies a setting change: in the engine's thread (in order with the jobs) once it runs."""
+    if engine is None:
+        change(cc)
+    else:
+        engine.put(_CALL, (None, change))

@@ -1,0 +1,350 @@
+"""gearman_xs.aio's AsyncClient against real gearmands: many concurrent awaits on one client,
+cancellation and timeouts, failures, a server killed mid-await, failover between two servers.
+
+Each test runs its coroutine with ``asyncio.run`` under ``asyncio.wait_for`` (a hang fails the test;
+``asyncio.timeout`` is 3.11+), and checks that no AsyncClient I/O thread outlives it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Awaitable, Iterator, List, TypeVar
+
+import pytest
+from support.polling import wait_for_workers, wait_until
+
+from gearman_xs import GEARMAN_CLIENT_EXCEPTION, ClosedError, GearmanConnectionError, WorkException, WorkFail
+from gearman_xs.aio import AsyncClient
+from gearman_xs.testing import Gearmand
+
+P = "aio_"  # the conftest `server` fixture's worker processes serve support.functions as aio_NAME
+FAILOVER_WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "support", "failover_worker.py")
+T = TypeVar("T")
+
+
+def run(coro: Awaitable[T], limit: float = 60.0) -> T:
+    async def bounded() -> T:
+        return await asyncio.wait_for(coro, limit)
+    return asyncio.run(bounded())
+
+
+def engines() -> List[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "gearman_xs.aio"]
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left() -> Iterator[None]:
+    yield
+    assert wait_until(lambda: not engines(), timeout=10, what="AsyncClient threads ended")
+
+
+def new_client(server: Gearmand) -> AsyncClient:
+    c = AsyncClient()
+    c.add_servers(server.servers)
+    c.set_timeout(10000)
+    return c
+
+
+# -- jobs --------------------------------------------------------------------------------------------
+
+
+def test_do_kinds_and_background(server: Gearmand) -> None:
+    async def main() -> None:
+        async with new_client(server) as c:
+            assert await c.do(P + "reverse", b"abc") == b"cba"
+            assert await c.do_high(P + "reverse", "xyz") == b"zyx"
+            assert await c.do_low(P + "echo", bytearray(b"low")) == b"low"
+            assert await c.do(P + "echo", b"") == b""
+            assert await c.do(P + "chunks", b"") == b"ABC"  # data chunks + the final payload
+            for submit in (c.do_background, c.do_high_background, c.do_low_background):
+                handle = await submit(P + "sleep", b"0")
+                assert handle.startswith("H:")
+            status = await c.job_status(handle)
+            assert len(status) == 4
+            await c.echo(b"ping")
+    run(main())
+
+
+def test_thousand_concurrent_awaits_on_one_client(server: Gearmand) -> None:
+    async def main() -> None:
+        async with new_client(server) as c:
+            workloads = [b"job-%d" % i for i in range(1000)]
+            results = await asyncio.gather(*(c.do(P + "reverse", w) for w in workloads))
+            assert results == [w[::-1] for w in workloads]
+            # and a second wave on the same client, mixed with background jobs
+            fg = [c.do(P + "len", b"x" * i) for i in range(200)]
+            bg = [c.do_background(P + "echo", b"bg-%d" % i) for i in range(200)]
+            out = await asyncio.gather(*fg, *bg)
+            assert out[:200] == [str(i).encode() for i in range(200)]
+            assert all(h.startswith("H:") for h in out[200:]) and len(set(out[200:])) == 200
+            assert engine_idle(c)
+    run(main())
+
+
+def engine_idle(c: AsyncClient) -> bool:
+    engine = c._engine
+    assert engine is not None
+    return not engine.live and not engine.pending and not engine.busy
+
+
+def test_same_unique_in_flight_together(server: Gearmand) -> None:
+    # libgearman never completes the second of two tasks with one unique on one connection
+    async def main() -> None:
+        async with new_client(server) as c:
+            out = await asyncio.gather(*(c.do(P + "sleep", b"0.1", unique="one-unique") for _ in range(3)),
+                                       c.do(P + "echo", b"other", unique="one-unique"))
+            assert out == [b"slept"] * 3 + [b"other"]
+            assert engine_idle(c)
+    run(main())
+
+
+def test_map_and_as_completed(server: Gearmand) -> None:
+    async def main() -> None:
+        async with new_client(server) as c:
+            assert await c.map(P + "reverse", [b"ab", b"cd", b""]) == [b"ba", b"dc", b""]
+            handles = await c.map(P + "echo", [b"1", b"2"], background=True, priority="low")
+            assert all(h.startswith("H:") for h in handles)
+            mixed = await c.map(P + "echo", [b"a", b"b"], unique=["u-a", None], priority="high")
+            assert mixed == [b"a", b"b"]
+            with pytest.raises(WorkFail):
+                await c.map(P + "fail", [b"x"])
+            got = await c.map(P + "fail", [b"x"], return_exceptions=True)
+            assert isinstance(got[0], WorkFail)
+            seen = {}
+            async for i, result in c.as_completed(P + "sleep", [b"0.3", b"0"]):
+                seen[i] = result
+                if len(seen) == 1:
+                    assert i == 1  # the quick one first
+            assert seen == {0: b"slept", 1: b"slept"}
+            with pytest.raises(ValueError):
+                await c.map(P + "echo", [b"a"], priority="urgent")
+    run(main())
+
+
+# -- failures ------------------------------------------------------------------------------------
+
+
+def test_work_fail_and_exception(server: Gearmand) -> None:
+    async def main() -> None:
+        async with new_client(server) as c:
+            with pytest.raises(WorkFail):
+                await c.do(P + "fail", b"")
+            with pytest.raises(WorkException) as info:
+                await c.do(P + "exc", b"")
+            assert info.value.exception == b"boom"
+            assert await c.do(P + "echo", b"still") == b"still"
+    run(main())
+
+
+def test_work_exception_without_the_exceptions_option_does_not_hang(server: Gearmand) -> None:
+    async def main() -> None:
+        async with new_client(server) as c:
+            c.remove_options(GEARMAN_CLIENT_EXCEPTION)
+            started = time.monotonic()
+            # libgearman 1.1 drops the WORK_FAIL gearmand sends instead: the idle check finds the job gone
+            with pytest.raises(WorkFail):
+                await asyncio.wait_for(c.do(P + "exc", b""), 30)
+            assert time.monotonic() - started < 30
+            assert await c.do(P + "echo", b"next") == b"next"
+    run(main())
+
+
+def test_closed_client(server: Gearmand) -> None:
+    async def main() -> None:
+        c = new_client(server)
+        slow = asyncio.ensure_future(c.do(P + "sleep", b"5"))
+        await asyncio.sleep(0.3)
+        await c.aclose()
+        with pytest.raises(ClosedError):
+            await slow
+        with pytest.raises(ClosedError):
+            await c.do(P + "echo", b"x")
+        with pytest.raises(ClosedError):
+            c.add_servers(server.servers)
+        await c.aclose()
+        assert c.closed
+    run(main())
+
+
+def test_bad_arguments_raise_before_anything_is_sent(server: Gearmand) -> None:
+    async def main() -> None:
+        async with new_client(server) as c:
+            with pytest.raises(TypeError):
+                await c.do(P + "echo", 12)  # type: ignore[arg-type]
+            with pytest.raises(ValueError):
+                await c.do("", b"x")
+            with pytest.raises(ValueError):
+                await c.do(P + "echo", b"x", unique="u" * 65)
+            assert await c.do(P + "echo", b"fine") == b"fine"
+    run(main())
+
+
+# -- cancellation and timeouts -------------------------------------------------------------------
+
+
+def test_wait_for_timeout_abandons_the_job(server: Gearmand) -> None:
+    async def main() -> None:
+        async with new_client(server) as c:
+            started = time.monotonic()
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(c.do(P + "sleep", b"1"), 0.2)
+            assert time.monotonic() - started < 1.0
+            # the client goes on at once; the late result is discarded
+            assert await c.do(P + "echo", b"after") == b"after"
+            await asyncio.sleep(1.2)
+            assert await c.do(P + "echo", b"later") == b"later"
+            assert engine_idle(c)
+    run(main())
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.timeout is 3.11+")
+def test_asyncio_timeout(server: Gearmand) -> None:
+    async def main() -> None:
+        async with new_client(server) as c:
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.2):  # type: ignore[attr-defined]
+                    await c.do(P + "sleep", b"1")
+            assert await c.do(P + "echo", b"after") == b"after"
+    run(main())
+
+
+def test_cancel_many_at_every_stage(server: Gearmand) -> None:
+    async def main() -> None:
+        async with new_client(server) as c:
+            for delay in (0, 0.001, 0.01, 0.05):
+                tasks = [asyncio.ensure_future(c.do(P + "sleep", b"0.05")) for _ in range(50)]
+                if delay:
+                    await asyncio.sleep(delay)
+                for t in tasks[::2]:
+                    t.cancel()
+                out = await asyncio.gather(*tasks, return_exceptions=True)
+                for i, r in enumerate(out):
+                    if i % 2:
+                        assert r == b"slept"
+                    else:
+                        assert isinstance(r, asyncio.CancelledError) or r == b"slept"
+            assert await c.do(P + "echo", b"usable") == b"usable"
+            assert wait_until(lambda: engine_idle(c), timeout=10, what="abandoned jobs freed")
+    run(main())
+
+
+# -- servers killed, failover --------------------------------------------------------------------
+
+
+class TaggedWorkers:
+    """failover_worker.py processes, one per server: a job's result names the server that ran it."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.log = tmp_path / "runs.log"
+        self.log.touch()
+        self.procs: List[subprocess.Popen[bytes]] = []
+
+    def start(self, tag: str, server: Gearmand) -> None:
+        argv = [sys.executable, FAILOVER_WORKER, server.servers, tag, str(self.log)]
+        self.procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL))
+        wait_for_workers(server, ["fo_where"])
+
+    def counts(self) -> Counter[str]:
+        return Counter(line.split(" ", 1)[1] for line in self.log.read_text().splitlines())
+
+    def close(self) -> None:
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            p.wait(10)
+
+
+@pytest.fixture
+def tagged(tmp_path: Path) -> Iterator[TaggedWorkers]:
+    w = TaggedWorkers(tmp_path)
+    try:
+        yield w
+    finally:
+        w.close()
+
+
+def test_server_killed_mid_await(tagged: TaggedWorkers) -> None:
+    with Gearmand() as a:
+        tagged.start("A", a)
+
+        async def main() -> None:
+            async with new_client(a) as c:
+                assert await c.do("fo_where", b"warm") == b"A"
+                slow = [asyncio.ensure_future(c.do("fo_slow", b"slow-%d" % i)) for i in range(20)]
+                await asyncio.sleep(0.1)
+                a.kill()
+                started = time.monotonic()
+                out = await asyncio.gather(*slow, return_exceptions=True)
+                assert time.monotonic() - started < 5
+                errors = [r for r in out if not isinstance(r, bytes)]
+                assert errors and all(isinstance(e, GearmanConnectionError) for e in errors)
+                assert all(r == b"A" for r in out if isinstance(r, bytes))
+                # nothing was submitted twice, and the client works again once the server is back
+                a.start()
+                wait_for_workers(a, ["fo_where"])
+                deadline = time.monotonic() + 15
+                while True:
+                    try:
+                        assert await c.do("fo_where", b"back") == b"A"
+                        break
+                    except GearmanConnectionError:
+                        assert time.monotonic() < deadline
+                        await asyncio.sleep(0.2)
+        run(main())
+    assert set(tagged.counts().values()) == {1} or max(tagged.counts().values()) == 1
+
+
+def test_failover_in_the_order_given(tagged: TaggedWorkers) -> None:
+    with Gearmand() as a, Gearmand() as b:
+        tagged.start("A", a)
+        tagged.start("B", b)
+
+        async def main() -> None:
+            async with AsyncClient() as c:
+                c.add_servers(f"{a.servers},{b.servers}")
+                c.set_timeout(10000)
+                before = await asyncio.gather(*(c.do("fo_where", b"before-%d" % i) for i in range(100)))
+                assert before == [b"A"] * 100
+                a.kill()
+                during = await asyncio.gather(*(c.do("fo_where", b"during-%d" % i) for i in range(100)),
+                                              return_exceptions=True)
+                # jobs in flight when A died raise; none is lost silently or run on both servers
+                assert set(map(type, during)) <= {bytes, GearmanConnectionError}
+                after = await asyncio.gather(*(c.do("fo_where", b"after-%d" % i) for i in range(100)))
+                assert after == [b"B"] * 100
+                handles = await c.map("fo_where", [b"bg-%d" % i for i in range(10)], background=True)
+                assert len(set(handles)) == 10
+        run(main())
+        counts = tagged.counts()
+        assert max(counts.values()) == 1  # nothing ran twice
+        assert all(counts[f"before-{i}"] == 1 and counts[f"after-{i}"] == 1 for i in range(100))
+
+
+def test_no_server_reachable() -> None:
+    async def main() -> None:
+        async with AsyncClient() as c:
+            with Gearmand() as g:
+                port = g.port
+            c.add_server("127.0.0.1", port)
+            c.set_timeout(2000)
+            with pytest.raises(GearmanConnectionError):
+                await c.do("nothing", b"x")
+    run(main(), 30)
+
+
+def test_usable_from_a_second_event_loop_only_after_close(server: Gearmand) -> None:
+    c = new_client(server)
+
+    async def one() -> Any:
+        return await c.do(P + "echo", b"1")
+
+    assert run(one()) == b"1"
+    c.close()
+    assert c.closed
