@@ -19,6 +19,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "aio.h"
@@ -258,4 +259,32 @@ int gxs_aio_wait(gearman_client_st *c, int wake_fd, int timeout_ms, gearman_retu
     if (woke)
         gxs_aio_drain(wake_fd);
     return woke;
+}
+
+static long gxs_aio_ms_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long)(t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+gearman_return_t gxs_aio_step(gearman_client_st *c, gxs_aio *aio, int wake_fd, int timeout_ms,
+                              int *woke)
+{
+    struct timespec t0;
+    gearman_return_t rc, wrc;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    *woke = 0;
+    for (;;) {
+        long left;
+        rc = gearman_client_run_tasks(c);
+        if (aio->n_done || aio->nomem || rc != GEARMAN_IO_WAIT || *woke || timeout_ms <= 0)
+            return rc;
+        left = timeout_ms - gxs_aio_ms_since(&t0);
+        if (left <= 0)
+            return rc;
+        *woke = gxs_aio_wait(c, wake_fd, (int)left, &wrc);
+        if (wrc == GEARMAN_TIMEOUT || wrc == GEARMAN_NO_ACTIVE_FDS)
+            return rc;   /* nothing ready (or only the wake-up fd) */
+    }
 }

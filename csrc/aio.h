@@ -49,4 +49,10 @@ void gxs_aio_release(gxs_aio *aio);
    nothing, only wake_fd was watched). */
 int gxs_aio_wait(gearman_client_st *c, int wake_fd, int timeout_ms, gearman_return_t *rc);
 
+/* The I/O thread's pass: gearman_client_run_tasks(), then waits (gxs_aio_wait) and runs again,
+   until a job ended (aio->n_done), wake_fd fired (*woke), run_tasks() returned anything but
+   GEARMAN_IO_WAIT, or timeout_ms passed (0: run once, never wait). Returns run_tasks()'s last code. */
+gearman_return_t gxs_aio_step(gearman_client_st *c, gxs_aio *aio, int wake_fd, int timeout_ms,
+                              int *woke);
+
 #endif

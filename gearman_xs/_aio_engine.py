@@ -129,11 +129,13 @@ class Engine:
         self.aio = ffi.new("gxs_aio *")
         self.ret = ffi.new("gearman_return_t *")
         self.rc_ptr = ffi.new("gearman_return_t *")
+        self.woke = ffi.new("int *")
         self.pending: Deque[AioJob] = collections.deque()  # to submit, in order
         self.live: Dict[int, AioJob] = {}  # key -> job whose task libgearman holds
         self.busy: Dict[Any, Deque[AioJob]] = {}  # busy_key -> duplicates waiting for it
         self.sticky: Optional[bytes] = None  # the server unacknowledged jobs go back to
-        self.outbox: List[Outcome] = []
+        self.outbox: Deque[Outcome] = collections.deque()  # appended here, taken by deliver()
+        self.delivery_due = False
         self.next_key = 0
         self.next_scan = 0.0
         self.ended = loop.create_future()  # resolved in the loop when the thread ends
@@ -171,9 +173,12 @@ class Engine:
             with contextlib.suppress(OSError):  # full (then it wakes anyway) or closed
                 os.write(self.wfd, b"\0")
 
-    def deliver(self, batch: List[Outcome]) -> None:
+    def deliver(self) -> None:
         """In the event loop: resolves the futures of finished jobs (cancelled ones are skipped)."""
-        for future, value, exc in batch:
+        self.delivery_due = False  # first: outcomes queued from now on get a delivery of their own
+        outbox = self.outbox
+        while outbox:
+            future, value, exc = outbox.popleft()
             if future.done():
                 continue
             if exc is None:
@@ -198,15 +203,18 @@ class Engine:
                     break
                 if self.pending:
                     self._submit_pending()
-                rc = self._run() if self.live else SUCCESS
+                if self.live:
+                    rc = self._run(wait=True)
+                    if rc == SUCCESS and self.live:  # libgearman is done, some jobs are not
+                        lib.gxs_aio_wait(NULL, self.rfd, 10, self.rc_ptr)
+                else:
+                    self._wait()
                 self._flush()
                 now = time.monotonic()
                 if self.live and now >= self.next_scan:
                     self.next_scan = now + IDLE_CHECK_FIRST / 2
                     self._idle_checks(now)
                     self._flush()
-                if not self.inbox and not self.pending:
-                    self._wait(rc)
             self.dead = ClosedError("AsyncClient")
         except BaseException as exc:  # a bug or MemoryError: every job gets it, later calls too
             self.dead = exc
@@ -245,25 +253,33 @@ class Engine:
                 self.stopping = True
                 return
 
-    def _wait(self, rc: int) -> None:
+    def _sleep_ms(self) -> int:
+        """Marks the engine asleep (a put() then writes to the wake-up pipe) and says how long it may
+        wait: 0 when work came in meanwhile."""
         self.sleeping = True
+        if self.inbox or self.pending:
+            return 0
+        return TICK_MS if POLL_HOOK else FALLBACK_TICK_MS
+
+    def _awake(self) -> None:
+        self.wake_sent = False
+        self.sleeping = False
+
+    def _wait(self) -> None:
+        """Nothing in flight: waits for the wake-up pipe only."""
         try:
-            if self.inbox:
-                return
-            tick = TICK_MS if POLL_HOOK else FALLBACK_TICK_MS
-            c = self.cc.c if self.live else NULL
-            if rc == SUCCESS and self.live:
-                tick = min(tick, 10)  # run_tasks() said done with jobs still held: look again soon
-            lib.gxs_aio_wait(c, self.rfd, tick, self.rc_ptr)
+            tick = self._sleep_ms()
+            if tick:
+                lib.gxs_aio_wait(NULL, self.rfd, tick, self.rc_ptr)
         finally:
-            self.wake_sent = False
-            self.sleeping = False
+            self._awake()
 
     def _flush(self) -> None:
-        if self.outbox:
-            batch, self.outbox = self.outbox, []
+        """Schedules one delivery in the loop, unless one is due already (it takes these too)."""
+        if self.outbox and not self.delivery_due:
+            self.delivery_due = True
             with contextlib.suppress(RuntimeError):  # the loop was closed: nobody awaits these
-                self.loop.call_soon_threadsafe(self.deliver, batch)
+                self.loop.call_soon_threadsafe(self.deliver)
 
     def _resolve(self, job: AioJob, value: Any, exc: Optional[BaseException]) -> None:
         if not job.cancelled:
@@ -357,10 +373,18 @@ class Engine:
 
     # -- running -------------------------------------------------------------------------------
 
-    def _run(self) -> int:
+    def _run(self, wait: bool = False) -> int:
+        """One pass of libgearman (gxs_aio_step): with ``wait``, it waits for the network until a
+        job ends, the event loop wakes it or a tick passed."""
         cc = self.cc
         c = cc.c
-        rc = int(lib.gearman_client_run_tasks(c))
+        if wait:
+            try:
+                rc = int(lib.gxs_aio_step(c, self.aio, self.rfd, self._sleep_ms(), self.woke))
+            finally:
+                self._awake()
+        else:
+            rc = int(lib.gxs_aio_step(c, self.aio, -1, 0, self.woke))
         if cc.fd < 0:
             cc.fd = lib.gxs_cw_take()
         self._collect()
@@ -556,7 +580,7 @@ class Engine:
         for op, item in self.inbox:
             if op == _SUBMIT:
                 jobs.append(item)
-            elif op == _CALL:
+            elif op == _CALL and item[0] is not None:
                 self.outbox.append((item[0], None, reason))
         self.inbox.clear()
         for job in jobs:

@@ -26,6 +26,7 @@ from typing import Any, AsyncIterator, Callable, Iterable, List, Optional, Seque
 
 from . import _args, _tls
 from ._aio_engine import _CALL, _CANCEL, _STOP, _SUBMIT, AioJob, Engine, configure
+from ._aio_worker import AsyncWorker
 from ._client_c import CClient, spec_of
 from ._client_probes import JobStatus
 from ._client_probes import echo as _echo
@@ -36,7 +37,7 @@ from ._servers import join_spec
 from .errors import ClosedError
 from .task import BACKGROUND, HIGH, LOW, NORMAL
 
-__all__ = ["AsyncClient", "JobStatus"]
+__all__ = ["AsyncClient", "AsyncWorker", "JobStatus"]
 
 NULL = ffi.NULL
 T = TypeVar("T")

@@ -21,7 +21,7 @@ import pytest
 from support.polling import wait_for_workers, wait_until
 
 from gearman_xs import GEARMAN_CLIENT_EXCEPTION, ClosedError, GearmanConnectionError, WorkException, WorkFail
-from gearman_xs.aio import AsyncClient
+from gearman_xs.aio import AsyncClient, AsyncWorker
 from gearman_xs.testing import Gearmand
 
 P = "aio_"  # the conftest `server` fixture's worker processes serve support.functions as aio_NAME
@@ -348,3 +348,117 @@ def test_usable_from_a_second_event_loop_only_after_close(server: Gearmand) -> N
     assert run(one()) == b"1"
     c.close()
     assert c.closed
+
+
+# -- AsyncWorker -------------------------------------------------------------------------------------
+
+
+def worker_threads() -> List[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("gearman_xs.aio.worker")]
+
+
+def test_async_worker_runs_jobs_concurrently(gearmand: Gearmand) -> None:
+    intervals: List[Any] = []
+
+    async def slow(job: Any) -> bytes:
+        start = time.monotonic()
+        await asyncio.sleep(0.5)
+        intervals.append((start, time.monotonic()))
+        return job.workload().upper()
+
+    async def main() -> None:
+        worker = AsyncWorker(concurrency=4)
+        worker.add_servers(gearmand.servers)
+        worker.add_function("aw_slow", 0, slow)
+        running = asyncio.ensure_future(worker.run())
+        async with new_client(gearmand) as c:
+            out = await asyncio.gather(*(c.do("aw_slow", b"job%d" % i) for i in range(8)))
+            assert out == [b"JOB%d" % i for i in range(8)]
+        worker.stop()
+        assert await running == 8
+        assert worker.in_flight == 0
+
+    run(main())
+    # the proof of overlap: some job started before another one ended
+    intervals.sort()
+    overlaps = sum(1 for a, b in zip(intervals, intervals[1:]) if b[0] < a[1])
+    assert overlaps >= 1, intervals
+    assert wait_until(lambda: not worker_threads(), timeout=10, what="AsyncWorker threads ended")
+
+
+def test_async_worker_results_failures_and_count(gearmand: Gearmand) -> None:
+    async def results(job: Any) -> Any:
+        w = job.workload()
+        if w == b"int":
+            return 42
+        if w == b"float":
+            return 0.1 + 0.2
+        if w == b"str":
+            return "é"
+        if w == b"none":
+            return None
+        if w == b"self":
+            job.send_data(b"part-")
+            job.send_complete(b"answered")
+            return b"ignored"
+        if w == b"bad":
+            return object()
+        raise ValueError("no such case")
+
+    def plain(job: Any) -> bytes:  # a plain function works too
+        return b"plain:" + job.workload()
+
+    async def main(send_exceptions: bool) -> None:
+        worker = AsyncWorker(concurrency=2, send_exceptions=send_exceptions)
+        worker.add_servers(gearmand.servers)
+        worker.add_function("aw_results", 0, results)
+        worker.add_function("aw_plain", 0, plain)
+        running = asyncio.ensure_future(worker.run(count=9))
+        async with new_client(gearmand) as c:
+            assert await c.do("aw_results", b"int") == b"42"
+            assert await c.do("aw_results", b"float") == b"0.3"
+            assert await c.do("aw_results", b"str") == "é".encode()
+            assert await c.do("aw_results", b"none") == b""
+            assert await c.do("aw_results", b"self") == b"part-answered"
+            assert await c.do("aw_plain", b"x") == b"plain:x"
+            with pytest.raises(WorkFail):
+                await c.do("aw_results", b"bad")
+            if send_exceptions:
+                with pytest.raises(WorkException) as info:
+                    await c.do("aw_results", b"raise")
+                assert info.value.exception == b"ValueError: no such case"
+            else:
+                with pytest.raises(WorkFail):
+                    await c.do("aw_results", b"raise")
+            assert await c.do("aw_plain", b"last") == b"plain:last"
+        assert await asyncio.wait_for(running, 10) == 9
+
+    run(main(False))
+    run(main(True))
+    assert wait_until(lambda: not worker_threads(), timeout=10, what="AsyncWorker threads ended")
+
+
+def test_async_worker_cancelled_fails_the_job_in_flight(gearmand: Gearmand) -> None:
+    async def main() -> None:
+        started = asyncio.Event()  # made in the loop (Python 3.9 binds it at creation)
+
+        async def forever(job: Any) -> bytes:
+            started.set()
+            await asyncio.sleep(60)
+            return b"never"
+
+        worker = AsyncWorker(concurrency=1)
+        worker.add_servers(gearmand.servers)
+        worker.add_function("aw_forever", 0, forever)
+        running = asyncio.ensure_future(worker.run())
+        async with new_client(gearmand) as c:
+            pending = asyncio.ensure_future(c.do("aw_forever", b""))
+            await asyncio.wait_for(started.wait(), 10)
+            running.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await running
+            with pytest.raises(WorkFail):
+                await asyncio.wait_for(pending, 10)
+
+    run(main())
+    assert wait_until(lambda: not worker_threads(), timeout=10, what="AsyncWorker threads ended")

@@ -14,3 +14,5 @@ gearman_task_st *gxs_aio_add(gearman_client_st *c, gxs_aio *aio, gxs_aio_job *j,
                              gearman_return_t *ret);
 void gxs_aio_release(gxs_aio *aio);
 int gxs_aio_wait(gearman_client_st *c, int wake_fd, int timeout_ms, gearman_return_t *rc);
+gearman_return_t gxs_aio_step(gearman_client_st *c, gxs_aio *aio, int wake_fd, int timeout_ms,
+                              int *woke);
