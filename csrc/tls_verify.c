@@ -17,24 +17,49 @@
    ten fail its handshake with SSL_ERROR_SSL (measured with 2.0.0: 11-30 of 300 job_status calls
    on throw-away clients; none with the queue cleared).
 
+   libgearman's read path (connection.cc recv_socket(), every release from 1.1.x to 2.0.0) turns a
+   fatal SSL_read() failure (SSL_ERROR_SSL, or SSL_ERROR_SYSCALL without errno: a bad record, an
+   alert, an unexpected EOF) into `return gearman_universal_set_error(...)` from a function that
+   returns a byte count: the caller takes GEARMAN_LOST_CONNECTION (14) as "14 bytes received" with
+   its status left at success, and parses 14 bytes of the connection's receive buffer as a packet:
+   a segfault (a NULL dereference in gearman_packet_unpack's text-command parser), a made-up packet
+   or a hang. gearmand 2.0.0 with two or more I/O threads sends such bad records now and then (its
+   processing thread calls SSL_shutdown() on a closed connection's SSL after the I/O thread closed
+   the socket, and the close_notify lands on the next connection given that descriptor number).
+   This shim also redirects libgearman's SSL_read and SSL_get_error slots: a fatal read failure is
+   reported to libgearman as SSL_ERROR_ZERO_RETURN (the peer closed), which its read path handles
+   right: GEARMAN_LOST_CONNECTION "lost connection to server (EOF)", the socket closed, nothing
+   parsed. The override is for that SSL object's next SSL_get_error() in the same thread only
+   (libgearman calls it right after SSL_read()); every other answer is OpenSSL's.
+
    OpenSSL is not linked here: its functions are looked up in the process (libgearman loaded
    libssl), so a libgearman without TLS needs nothing of this. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <stddef.h>
 
 #include "socket_buffers.h"
 #include "tls_verify.h"
 
 #define GXS_SSL_VERIFY_PEER 0x01  /* openssl/ssl.h SSL_VERIFY_PEER */
+#define GXS_SSL_ERROR_SSL 1  /* openssl/ssl.h SSL_ERROR_* */
+#define GXS_SSL_ERROR_SYSCALL 5
+#define GXS_SSL_ERROR_ZERO_RETURN 6
 
 typedef void (*gxs_tls_connect_state_fn)(void *ssl);
 typedef void (*gxs_tls_set_verify_fn)(void *ssl, int mode, void *callback);
 typedef void (*gxs_tls_clear_fn)(void);
+typedef int (*gxs_tls_read_fn)(void *ssl, void *buf, int num);
+typedef int (*gxs_tls_get_error_fn)(const void *ssl, int ret);
 
 static gxs_tls_connect_state_fn gxs_tls_forward = 0;
 static gxs_tls_set_verify_fn gxs_tls_set_verify = 0;
 static gxs_tls_clear_fn gxs_tls_clear_errors = 0;
+static gxs_tls_read_fn gxs_tls_read_forward = 0;
+static gxs_tls_get_error_fn gxs_tls_get_error_forward = 0;
+static __thread const void *gxs_tls_failed_read = 0;  /* its next SSL_get_error: ZERO_RETURN */
+static unsigned long gxs_tls_failed_reads = 0;
 static int gxs_tls_installed = 0;
 static int gxs_tls_status = GXS_TLS_NO_OPENSSL;
 static unsigned long gxs_tls_count = 0;
@@ -47,26 +72,75 @@ static void gxs_tls_connect_state(void *ssl)
     gxs_tls_forward(ssl);
 }
 
-int gxs_tls_install(void)
+static int gxs_tls_read(void *ssl, void *buf, int num)
+{
+    int ret = gxs_tls_read_forward(ssl, buf, num);
+    if (ret <= 0) {
+        int saved = errno;
+        int error = gxs_tls_get_error_forward(ssl, ret);
+        if (error == GXS_SSL_ERROR_SSL || (error == GXS_SSL_ERROR_SYSCALL && saved == 0)) {
+            gxs_tls_clear_errors();  /* libgearman would leave them for the thread's next call */
+            gxs_tls_failed_read = ssl;
+            __atomic_add_fetch(&gxs_tls_failed_reads, 1, __ATOMIC_RELAXED);
+            ret = 0;
+        }
+        errno = saved;
+    }
+    return ret;
+}
+
+static int gxs_tls_get_error(const void *ssl, int ret)
+{
+    if (ssl != 0 && ssl == gxs_tls_failed_read) {
+        gxs_tls_failed_read = 0;
+        return GXS_SSL_ERROR_ZERO_RETURN;
+    }
+    return gxs_tls_get_error_forward(ssl, ret);
+}
+
+static int gxs_tls_redirect(const char *symbol, void *replacement, void **forward)
 {
     void *original = NULL;
+    int status = gxs_sb_redirect(symbol, replacement, &original);
+    if (status == GXS_SB_OK && original != NULL)
+        *forward = original;
+    return status;
+}
+
+int gxs_tls_install(void)
+{
     if (gxs_tls_installed)
         return gxs_tls_status;
     gxs_tls_installed = 1;
     gxs_tls_set_verify = (gxs_tls_set_verify_fn)dlsym(RTLD_DEFAULT, "SSL_set_verify");
     gxs_tls_forward = (gxs_tls_connect_state_fn)dlsym(RTLD_DEFAULT, "SSL_set_connect_state");
     gxs_tls_clear_errors = (gxs_tls_clear_fn)dlsym(RTLD_DEFAULT, "ERR_clear_error");
-    if (gxs_tls_set_verify == 0 || gxs_tls_forward == 0 || gxs_tls_clear_errors == 0) {
+    gxs_tls_read_forward = (gxs_tls_read_fn)dlsym(RTLD_DEFAULT, "SSL_read");
+    gxs_tls_get_error_forward = (gxs_tls_get_error_fn)dlsym(RTLD_DEFAULT, "SSL_get_error");
+    if (gxs_tls_set_verify == 0 || gxs_tls_forward == 0 || gxs_tls_clear_errors == 0
+        || gxs_tls_read_forward == 0 || gxs_tls_get_error_forward == 0) {
         gxs_tls_status = GXS_TLS_NO_OPENSSL;
         return gxs_tls_status;
     }
-    gxs_tls_status = gxs_sb_redirect("SSL_set_connect_state", (void *)&gxs_tls_connect_state, &original);
-    if (gxs_tls_status == GXS_SB_OK && original != NULL)
-        gxs_tls_forward = (gxs_tls_connect_state_fn)original;
+    /* SSL_get_error first: the SSL_read wrapper's override is answered by it. A slot that cannot
+       be redirected fails the install (set_ssl() then refuses TLS). */
+    gxs_tls_status = gxs_tls_redirect("SSL_get_error", (void *)&gxs_tls_get_error,
+                                      (void **)&gxs_tls_get_error_forward);
+    if (gxs_tls_status == GXS_SB_OK)
+        gxs_tls_status = gxs_tls_redirect("SSL_read", (void *)&gxs_tls_read,
+                                          (void **)&gxs_tls_read_forward);
+    if (gxs_tls_status == GXS_SB_OK)
+        gxs_tls_status = gxs_tls_redirect("SSL_set_connect_state", (void *)&gxs_tls_connect_state,
+                                          (void **)&gxs_tls_forward);
     return gxs_tls_status;
 }
 
 unsigned long gxs_tls_verified_connections(void)
 {
     return __atomic_load_n(&gxs_tls_count, __ATOMIC_RELAXED);
+}
+
+unsigned long gxs_tls_failed_reads_count(void)
+{
+    return __atomic_load_n(&gxs_tls_failed_reads, __ATOMIC_RELAXED);
 }

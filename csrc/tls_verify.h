@@ -14,5 +14,8 @@
 int gxs_tls_install(void);
 /* How many connections were switched to verification so far. */
 unsigned long gxs_tls_verified_connections(void);
+/* How many fatal SSL_read() failures were handed to libgearman as "connection closed" (its own
+   handling of them parses garbage; see tls_verify.c). */
+unsigned long gxs_tls_failed_reads_count(void);
 
 #endif

@@ -1,7 +1,7 @@
 """TLS for ``Client.set_ssl()`` and ``Worker.set_ssl()``: everything checked before libgearman sees it.
 
 libgearman's TLS (``gearman_client_set_ssl`` / ``gearman_worker_set_ssl``, libgearman built with
-``--enable-ssl``) has three traps this module closes:
+``--enable-ssl``) has four traps this module closes:
 
 * It loads the CA file, certificate and key only when it opens its first connection, and calls
   ``abort()`` when one of them is missing or does not load (``universal.hpp`` ``ctx_ssl()``): the
@@ -12,6 +12,10 @@ libgearman's TLS (``gearman_client_set_ssl`` / ``gearman_worker_set_ssl``, libge
   ``csrc/tls_verify.c`` switches each of its TLS connections to ``SSL_VERIFY_PEER``, so a server
   whose certificate chain does not lead to the CA file fails the handshake (the host name is not
   checked: libgearman does not pass it to OpenSSL).
+* Its read path takes a fatal ``SSL_read()`` error (a record that does not decrypt, an alert) for
+  "14 bytes received" and parses stale buffer contents as a packet: a segfault or a made-up
+  packet. ``csrc/tls_verify.c`` hands such an error to libgearman as "connection closed"
+  (``GEARMAN_LOST_CONNECTION``).
 * A libgearman built without TLS (Debian 12's libgearman8) exports ``gearman_client_set_ssl`` and
   silently stays in plain text: :func:`settings` raises instead.
 

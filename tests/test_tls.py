@@ -8,6 +8,8 @@ GearmanError within the timeout. On one without (Debian 12's libgearman8) set_ss
 from __future__ import annotations
 
 import os
+import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -25,6 +27,9 @@ pytestmark = pytest.mark.skipif(not openssl_available(), reason="needs the opens
 TLS = _features.SSL and _features.CLIENT_SET_SSL and _features.WORKER_SET_SSL
 needs_tls = pytest.mark.skipif(
     not TLS, reason="this libgearman has no TLS with gearman_worker_set_ssl (build 2.0.0 --enable-ssl)"
+)
+needs_client_tls = pytest.mark.skipif(
+    not (_features.SSL and _features.CLIENT_SET_SSL), reason="this libgearman has no TLS"
 )
 LIMIT = 10.0  # every failure must surface well within this
 
@@ -203,6 +208,89 @@ def test_wrong_ca_fails_the_handshake(pki: Pki) -> None:
             pytest.xfail("libgearman 2.0.0's worker blocked in gearman_worker_work() after the "
                          "failed handshake (known, docs/versions.md)")
         assert done.returncode == 0 and "GearmanError" in done.stdout, (done.stdout, done.stderr)
+
+
+class BadRecordServer:
+    """A TLS server on 127.0.0.1 that completes the handshake, reads the client's first request,
+    then writes a record no TLS session can decrypt straight onto the socket (as gearmand 2.0.0's
+    processing thread does now and then with a close_notify meant for an earlier connection on the
+    same descriptor), and keeps the connection open. Serves at most ``limit`` connections."""
+
+    def __init__(self, pki: Pki, limit: int = 5) -> None:
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(pki.server_cert, pki.server_key)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.servers = f"127.0.0.1:{self.listener.getsockname()[1]}"
+        self.limit = limit
+        self.served = 0
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        held: List[socket.socket] = []
+        try:
+            while not self.stopping.is_set() and self.served < self.limit:
+                try:
+                    raw, _ = self.listener.accept()
+                except socket.timeout:
+                    continue
+                self.served += 1
+                raw.settimeout(LIMIT)
+                try:
+                    conn = self.context.wrap_socket(raw, server_side=True)
+                    conn.recv(12)  # the request's header: the handshake is done, the request sent
+                    os.write(conn.fileno(), b"\x17\x03\x03\x00\x20" + b"\x5a" * 32)
+                    held.append(conn)
+                except (OSError, ssl.SSLError):
+                    raw.close()
+        finally:
+            self.stopping.wait(LIMIT)
+            for conn in held:
+                conn.close()
+            self.listener.close()
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.thread.join(LIMIT + 1)
+        assert not self.thread.is_alive()
+
+
+@needs_client_tls
+def test_a_bad_record_after_the_handshake_is_a_lost_connection(pki: Pki) -> None:
+    # libgearman's read path turns a fatal SSL_read() error into "14 bytes received" and parses
+    # stale buffer contents as a packet: a segfault, a made-up packet or a hang. tls_verify.c hands
+    # it to libgearman as "connection closed" instead. The client runs in a child process, so
+    # that a regression kills the child, not the test run.
+    server = BadRecordServer(pki)
+    try:
+        code = BAD_RECORD_CLIENT.format(
+            ca=pki.ca, cert=pki.client_cert, key=pki.client_key, servers=server.servers
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=LIMIT + 10)
+    finally:
+        server.close()
+    assert done.returncode == 0, (done.returncode, done.stdout, done.stderr)
+    name, code_name, failed_reads = done.stdout.split()[:3]
+    assert (name, code_name) == ("GearmanConnectionError", "GEARMAN_LOST_CONNECTION"), done.stdout
+    assert int(failed_reads) >= 1 and server.served >= 1, done.stdout
+
+
+BAD_RECORD_CLIENT = """
+from gearman_xs import Client, GearmanError
+from gearman_xs._libgearman import lib
+with Client() as c:
+    c.set_ssl({ca!r}, {cert!r}, {key!r})
+    c.add_servers({servers!r})
+    c.set_timeout(5000)
+    try:
+        c.echo(b"ping")
+        print("no error")
+    except GearmanError as exc:
+        print(type(exc).__name__, exc.name, lib.gxs_tls_failed_reads_count(), exc)
+"""
 
 
 WORKER_WRONG_CA = """
