@@ -19,7 +19,7 @@ from ._libgearman import ffi, lib
 from .admin import Admin, AdminError, AdminGroup, AdminGroupError, AdminProtocolError
 from .client import Client, JobStatus
 from .constants import *  # noqa: F403  (every GEARMAN_* constant)
-from .constants import CONSTANTS
+from .constants import CONSTANTS, ClientOptions, JobPriority, ReturnCode, Verbose, WorkerOptions
 from .errors import (
     ClosedError,
     ConcurrentUseError,
@@ -46,6 +46,11 @@ __all__: List[str] = [
     *CONSTANTS,
     "strerror",
     "version",
+    "ReturnCode",
+    "ClientOptions",
+    "WorkerOptions",
+    "JobPriority",
+    "Verbose",
     "Client",
     "JobStatus",
     "Task",

@@ -40,6 +40,7 @@ from typing import (
 )
 
 from ._libgearman import lib
+from ._repr import object_repr
 from .errors import GearmanConnectionError, GearmanError, error_for
 
 __all__ = [
@@ -406,8 +407,7 @@ class Admin:
         self.close()
 
     def __repr__(self) -> str:
-        state = "connected" if self._sock is not None else "not connected"
-        return f"<Admin {self.server} {state}>"
+        return object_repr(self, server=self.server, timeout=self.timeout, connected=self._sock is not None)
 
     def _drop(self) -> None:
         if self._sock is not None:
@@ -419,7 +419,10 @@ class Admin:
     def _connection_error(self, code: int, what: str, exc: Optional[BaseException] = None) -> GearmanError:
         """GearmanTimeout or GearmanConnectionError (errors.error_for) for a socket failure."""
         detail = f": {exc}" if exc is not None and str(exc) and code != lib.GEARMAN_TIMEOUT else ""
-        return error_for(code, f"{self.server}: {what}{detail}")
+        errno = getattr(exc, "errno", None)
+        if not isinstance(errno, int) or errno <= 0 or isinstance(exc, socket.gaierror):
+            errno = None  # (a gaierror's is an EAI_* code)
+        return error_for(code, f"{self.server}: {what}{detail}", errno=errno)
 
     def _stale(self) -> bool:
         """True when the idle connection was closed by the server or has unexpected data."""
@@ -693,6 +696,9 @@ class AdminGroup:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def __repr__(self) -> str:
+        return object_repr(self, servers=self.servers)
 
     def gather(self, call: Callable[[Admin], T]) -> Dict[str, Union[T, GearmanError]]:
         """``call(admin)`` for every server; each value is the result or the GearmanError raised."""

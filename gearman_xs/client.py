@@ -35,7 +35,9 @@ from ._client_probes import unique_status as _unique_status
 from ._client_tasks import CALLBACK_KINDS, Callback, TaskRunner
 from ._guard import Guard
 from ._libgearman import ffi, lib
+from ._repr import CLOSED, object_repr
 from ._servers import RETRY_MAX, join_spec
+from .constants import ClientOptions
 from .errors import ClosedError
 from .task import BACKGROUND, HIGH, LOW, NORMAL, STATUS, Task
 
@@ -125,13 +127,14 @@ class Client:
 
     # -- options and settings ------------------------------------------------------------------
 
-    def options(self) -> int:
-        """The option bitmask. A new Client has ``GEARMAN_CLIENT_ALLOCATED | FREE_TASKS | EXCEPTION``:
+    def options(self) -> ClientOptions:
+        """The option bitmask (a ``ClientOptions``, equal to the int Gearman::XS returns). A new
+        Client has ``GEARMAN_CLIENT_ALLOCATED | FREE_TASKS | EXCEPTION``:
         finished tasks are always freed (Task objects keep their state in Python), and the
         "exceptions" server option is requested before the first job (remove EXCEPTION to skip it)."""
         with self._guard.enter("options", run=False):
             c_opts = int(lib.gearman_client_options(self._cc.c)) & ~PYTHON_OPTIONS
-            return int(c_opts | (self._cc.options & PYTHON_OPTIONS))
+            return ClientOptions(c_opts | (self._cc.options & PYTHON_OPTIONS))
 
     def set_options(self, options: int) -> None:
         """Replaces the options (``GEARMAN_CLIENT_*`` bits; see options())."""
@@ -451,6 +454,14 @@ class Client:
         with self._guard.enter("run_tasks"):
             return self._tasks.run()
 
+    @property
+    def closed(self) -> bool:
+        """True once close() was called (every method but close() then raises ``ClosedError``)."""
+        return self._guard.closed
+
     def __repr__(self) -> str:
-        state = "closed" if self._guard.closed else f"servers={[s.decode() for s in self._cc.servers.specs]}"
-        return f"<Client {state}>"
+        if self._guard.closed:
+            return object_repr(self, **CLOSED)
+        tasks = self._tasks
+        return object_repr(self, servers=[s.decode("utf-8", "replace") for s in self._cc.servers.specs],
+                           timeout=self._cc.timeout, tasks=len(tasks.pending) + len(tasks.live))

@@ -2,7 +2,11 @@
 
 Gearman::XS returns ``($ret, $value)``; gearman_xs returns the value and raises one of these when
 ``$ret`` is a failure. Every exception carries libgearman's code (``code``), the code's name
-(``name``, what ``gearman_xs.strerror(code)`` gives) and libgearman's own error text (``message``).
+(``name``, what ``gearman_xs.strerror(code)`` gives), libgearman's own error text (``message``) and
+``errno``: the system errno behind the failure when one is known (a reset connection: ECONNRESET),
+else None, never a gearman code (``GearmanTimeout`` and ``GearmanConnectionError`` are ``OSError``s,
+whose ``errno`` Python code reads as a system errno). Every class round-trips through pickle (and so
+through ``multiprocessing``), its attributes included.
 
 Client, Worker, Job and Admin all raise through here: ``check(rc, source)`` (raise unless
 GEARMAN_SUCCESS), ``error_from(rc, source, message)`` (the exception for a failure, with the text of
@@ -13,10 +17,12 @@ raise ``GearmanConnectionError``, make a Client fail over to its next server and
 
 from __future__ import annotations
 
-from typing import Any, Optional
+import os
+from typing import Any, Dict, Optional, Tuple
 
 from . import net_guard
 from ._libgearman import ffi, lib
+from .constants import return_code
 
 __all__ = [
     "GearmanError",
@@ -46,14 +52,29 @@ def strerror(code: int) -> str:
 
 
 class GearmanError(Exception):
-    """A libgearman failure: ``code`` (a ``GEARMAN_*`` return code), ``name`` (its strerror) and
-    ``message`` (libgearman's error text, or the name when libgearman gave none)."""
+    """A libgearman failure: ``code`` (a ``GEARMAN_*`` return code), ``name`` (its strerror),
+    ``message`` (libgearman's error text, or the name when libgearman gave none) and ``errno`` (the
+    system errno behind it, or None; ``strerror`` its text). ``args`` is ``(code, message)``."""
 
-    def __init__(self, code: int, message: Optional[str] = None) -> None:
-        self.code = code
+    errno: Optional[int]
+    strerror: Optional[str]
+
+    def __init__(self, code: int, message: Optional[str] = None, errno: Optional[int] = None) -> None:
+        self.code = return_code(code)  # a ReturnCode member when it is one
         self.name = strerror(code)
         self.message = message or self.name
         super().__init__(code, self.message)
+        # OSError's __init__ took ``code`` for the errno: set the real one (and its text)
+        self.errno = errno
+        self.strerror = os.strerror(errno) if errno else None
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        # Rebuilt without calling __init__ (ClosedError(what), AdminError(...) take other
+        # arguments than args holds), with every attribute, errno included.
+        state: Dict[str, Any] = dict(self.__dict__)
+        state["errno"] = self.errno  # (OSError keeps these two outside __dict__)
+        state["strerror"] = self.strerror
+        return (_rebuild, (type(self), self.args, state))
 
     def __str__(self) -> str:
         if self.message == self.name:
@@ -62,6 +83,15 @@ class GearmanError(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.code}, {self.message!r})"
+
+
+def _rebuild(cls: Any, args: Tuple[Any, ...], state: Dict[str, Any]) -> GearmanError:
+    """Unpickles a GearmanError (see GearmanError.__reduce__)."""
+    exc: GearmanError = cls.__new__(cls, *args)
+    exc.args = args
+    for key, value in state.items():
+        setattr(exc, key, value)
+    return exc
 
 
 class GearmanTimeout(GearmanError, TimeoutError):
@@ -81,9 +111,10 @@ class WorkException(GearmanError):
     """``GEARMAN_WORK_EXCEPTION``: the worker sent WORK_EXCEPTION; ``exception`` holds its
     payload (bytes, possibly empty)."""
 
-    def __init__(self, code: int, message: Optional[str] = None, exception: bytes = b"") -> None:
+    def __init__(self, code: int, message: Optional[str] = None, exception: bytes = b"",
+                 errno: Optional[int] = None) -> None:
         self.exception = exception
-        super().__init__(code, message)
+        super().__init__(code, message, errno)
 
     def __str__(self) -> str:
         base = super().__str__()
@@ -128,22 +159,25 @@ _GUARDED_CODES = frozenset({lib.GEARMAN_INVALID_COMMAND, lib.GEARMAN_INVALID_MAG
                             lib.GEARMAN_LOST_CONNECTION})
 
 
-def error_for(code: int, message: Optional[str] = None, exception: bytes = b"") -> GearmanError:
+def error_for(
+    code: int, message: Optional[str] = None, exception: bytes = b"", errno: Optional[int] = None
+) -> GearmanError:
     """The exception for ``code``, of the most specific class. For a reply that the packet guard
-    (:mod:`gearman_xs.net_guard`) stopped, the message says what the server sent."""
+    (:mod:`gearman_xs.net_guard`) stopped, the message says what the server sent. ``errno``: the
+    system errno behind the failure, if known."""
     if code in _GUARDED_CODES:
         reason = net_guard.take_reason()
         if reason is not None:
             message = reason
     if code == lib.GEARMAN_TIMEOUT:
-        return GearmanTimeout(code, message)
+        return GearmanTimeout(code, message, errno)
     if code in CONNECTION_CODES:
-        return GearmanConnectionError(code, message)
+        return GearmanConnectionError(code, message, errno)
     if code == lib.GEARMAN_WORK_FAIL:
-        return WorkFail(code, message)
+        return WorkFail(code, message, errno)
     if code == lib.GEARMAN_WORK_EXCEPTION:
-        return WorkException(code, message, exception)
-    return GearmanError(code, message)
+        return WorkException(code, message, exception, errno)
+    return GearmanError(code, message, errno)
 
 
 _ERROR_TEXT = {
@@ -167,12 +201,35 @@ def error_text(source: Any) -> Optional[str]:
     return ffi.string(text).decode("utf-8", "replace") or None
 
 
+_ERRNO = {
+    ffi.typeof("gearman_client_st *"): lib.gearman_client_errno,
+    ffi.typeof("gearman_worker_st *"): lib.gearman_worker_errno,
+}
+
+
+def system_errno(source: Any, text: Optional[str]) -> Optional[int]:
+    """The system errno libgearman recorded on a client or worker pointer, when the failure's
+    ``text`` names it as libgearman does (``flush(Connection reset by peer) ...``): libgearman keeps
+    the last errno across later failures, and a stale one is not taken. Else None."""
+    if source is None or source == ffi.NULL or not text:
+        return None
+    getter = _ERRNO.get(ffi.typeof(source))
+    if getter is None:
+        return None
+    number = int(getter(source))
+    if number > 0 and f"({os.strerror(number)})" in text:
+        return number
+    return None
+
+
 def error_from(
     rc: int, source: Any = None, message: Optional[str] = None, exception: bytes = b""
 ) -> GearmanError:
     """The exception for the failure ``rc``: its text is ``message``, else the error text of
-    ``source`` (the ``gearman_client_st *``, ``gearman_worker_st *``, task or job that failed)."""
-    return error_for(rc, message or error_text(source), exception)
+    ``source`` (the ``gearman_client_st *``, ``gearman_worker_st *``, task or job that failed);
+    its ``errno`` the system errno ``source`` recorded for it, if that text names it."""
+    text = message or error_text(source)
+    return error_for(rc, text, exception, system_errno(source, text))
 
 
 def check(rc: int, source: Any = None) -> None:

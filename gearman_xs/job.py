@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from . import _args
 from ._libgearman import ffi, lib
+from ._repr import CLOSED, object_repr
 from .errors import ClosedError, check
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -195,8 +196,8 @@ class Job:
 
     def __repr__(self) -> str:
         if self._ptr is None:
-            return "<gearman_xs.Job closed>"
-        return f"<gearman_xs.Job {self.handle()} {self.function_name()!r}>"
+            return object_repr(self, **CLOSED)
+        return object_repr(self, handle=self.handle(), function=self.function_name(), unique=self.unique())
 
 
 _new = object.__new__

@@ -12,6 +12,8 @@ from typing import Any, List, Optional, Union
 
 from ._client_probes import JobStatus
 from ._libgearman import lib
+from ._repr import object_repr
+from .constants import ReturnCode, return_code
 from .errors import GearmanError, error_for
 
 __all__ = ["Task"]
@@ -166,10 +168,10 @@ class Task:
         return self._exception
 
     def returncode(self) -> int:
-        """The task's final ``gearman_return_t``: ``GEARMAN_SUCCESS``, ``GEARMAN_WORK_FAIL``,
-        ``GEARMAN_WORK_EXCEPTION``, a connection error...; ``GEARMAN_UNKNOWN_STATE`` while the task
-        is not finished."""
-        return int(self._returncode)
+        """The task's final ``gearman_return_t`` (a ``ReturnCode``): ``GEARMAN_SUCCESS``,
+        ``GEARMAN_WORK_FAIL``, ``GEARMAN_WORK_EXCEPTION``, a connection error...;
+        ``GEARMAN_UNKNOWN_STATE`` while the task is not finished."""
+        return return_code(self._returncode)
 
     def is_finished(self) -> bool:
         """True once the task has its final outcome (see ``returncode()``). (libgearman's own
@@ -184,8 +186,7 @@ class Task:
         return "finished" if self._finished else ("submitted" if self._submitted else "pending")
 
     def __repr__(self) -> str:
-        state = self._state()
-        return (
-            f"<Task {self.function_name() or 'status'!s} handle={self._job_handle!r} "
-            f"{state} rc={self._returncode}>"
-        )
+        return object_repr(self, function=self.function_name(), unique=self.unique(),
+                           handle=self._job_handle, state=self._state(),
+                           returncode=ReturnCode(self._returncode).name
+                           if self._returncode in ReturnCode._value2member_map_ else self._returncode)

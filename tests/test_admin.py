@@ -342,7 +342,7 @@ def test_constructor_arguments() -> None:
         Admin("localhost", 4730, timeout="1")  # type: ignore[arg-type]
     a = Admin()
     assert (a.host, a.port, a.server) == ("localhost", 4730, "localhost:4730")
-    assert "not connected" in repr(a)
+    assert repr(a) == "<gearman_xs.Admin server='localhost:4730' timeout=5.0 connected=False>"
 
 
 def test_parse_servers() -> None:

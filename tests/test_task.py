@@ -221,11 +221,56 @@ def test_run_tasks_timeout_keeps_the_tasks(client: Client) -> None:
     assert task.data() == b"slept"
 
 
-def test_repr(client: Client) -> None:
-    task = client.add_task(P + "echo", "x")
-    assert "pending" in repr(task)
+def test_repr(client: Client, server: Gearmand) -> None:
+    task = client.add_task(P + "echo", "x", "u-repr")
+    assert repr(task) == (f"<gearman_xs.Task function='{P}echo' unique='u-repr' handle=None "
+                          "state='pending' returncode='UNKNOWN_STATE'>")
+    assert repr(client) == f"<gearman_xs.Client servers=['{server.servers}'] timeout=10000 tasks=1>"
     client.run_tasks()
-    assert "finished" in repr(task) and "Client" in repr(client)
+    assert repr(task).startswith(f"<gearman_xs.Task function='{P}echo' unique='u-repr' handle='H:")
+    assert repr(task).endswith(" state='finished' returncode='SUCCESS'>")
+    assert not client.closed
+    with Client() as c:
+        assert repr(c) == "<gearman_xs.Client servers=[] timeout=-1 tasks=0>"
+
+        class MyClient(Client):
+            pass
+
+        assert repr(MyClient()).startswith(f"<{__name__}.test_repr.<locals>.MyClient servers=[]")
+    assert c.closed and repr(c) == "<gearman_xs.Client closed>"
+    with gearman_xs.Admin(server.host, server.port) as admin:
+        assert repr(admin) == f"<gearman_xs.Admin server='{server.servers}' timeout=5.0 connected=False>"
+        admin.version()
+        assert repr(admin).endswith(" connected=True>")
+    with gearman_xs.AdminGroup(server.servers) as group:
+        assert repr(group) == f"<gearman_xs.AdminGroup servers=['{server.servers}']>"
+
+
+def test_return_codes_and_options_are_enums_equal_to_ints(client: Client) -> None:
+    assert gearman_xs.GEARMAN_SUCCESS == 0 and gearman_xs.GEARMAN_SUCCESS is gearman_xs.ReturnCode.SUCCESS
+    assert gearman_xs.GEARMAN_WORK_FAIL == 24 and gearman_xs.GEARMAN_FAIL is gearman_xs.ReturnCode.WORK_FAIL
+    assert repr(gearman_xs.GEARMAN_TIMEOUT) == "<ReturnCode.TIMEOUT: 47>"
+    assert str(gearman_xs.GEARMAN_TIMEOUT) == f"{gearman_xs.GEARMAN_TIMEOUT}" == "%s" % 47 == "47"  # noqa: UP031
+    assert "%d" % gearman_xs.GEARMAN_TIMEOUT == "47"  # noqa: UP031  (what Perl ports write)
+    assert gearman_xs.GEARMAN_TIMEOUT + 1 == 48
+    opts = client.options()
+    assert isinstance(opts, gearman_xs.ClientOptions) and opts == 161 and str(opts) == "161"
+    assert gearman_xs.ClientOptions.FREE_TASKS in opts
+    assert opts & gearman_xs.GEARMAN_CLIENT_EXCEPTION == gearman_xs.GEARMAN_CLIENT_EXCEPTION
+    client.add_options(gearman_xs.ClientOptions.NON_BLOCKING)
+    client.remove_options(gearman_xs.GEARMAN_CLIENT_NON_BLOCKING | 0)
+    assert client.options() == 161
+    assert gearman_xs.GEARMAN_WORKER_GRAB_UNIQ is gearman_xs.WorkerOptions.GRAB_UNIQ
+    assert gearman_xs.GEARMAN_JOB_PRIORITY_LOW is gearman_xs.JobPriority.LOW == 2
+    assert gearman_xs.GEARMAN_VERBOSE_ERROR is gearman_xs.Verbose.ERROR == 2
+    assert type(gearman_xs.GEARMAN_WORKER_WAIT_TIMEOUT) is int and type(gearman_xs.GEARMAN_CLIENT_MAX) is int
+    fail = client.add_task(P + "fail", "x")
+    client.run_tasks()
+    assert fail.returncode() is gearman_xs.ReturnCode.WORK_FAIL
+    with pytest.raises(gearman_xs.WorkFail) as info:
+        fail.result()
+    assert info.value.code is gearman_xs.ReturnCode.WORK_FAIL and info.value.code == 24
+    assert gearman_xs.GearmanError(999).code == 999
 
 
 # -- a callback's return code (Gearman::XS / libgearman: anything but GEARMAN_SUCCESS stops run_tasks) --
