@@ -64,7 +64,6 @@ _TIMEOUT: int = lib.GEARMAN_TIMEOUT
 _PAUSE: int = lib.GEARMAN_PAUSE
 _WORK_FAIL: int = lib.GEARMAN_WORK_FAIL
 _WORK_EXCEPTION: int = lib.GEARMAN_WORK_EXCEPTION
-_NON_BLOCKING: int = lib.GEARMAN_CLIENT_NON_BLOCKING
 _NOT_DONE = frozenset({lib.GEARMAN_UNKNOWN_STATE, _IO_WAIT, SUCCESS, _PAUSE})
 
 #: The longest the engine waits without looking at its clocks (ms): idle checks, paused servers.
@@ -186,18 +185,25 @@ class Engine:
             else:
                 future.set_exception(exc)
 
-    def close_fds(self) -> None:
-        """After the thread ended."""
-        for fd in (self.rfd, self.wfd):
+    def stop(self) -> None:
+        """Asks the thread to end (any thread; it ends within one pass)."""
+        if self.dead is None and self.thread.is_alive():
+            with contextlib.suppress(BaseException):
+                self.put(_STOP, None)
+
+    def release(self) -> None:
+        """Closes the write end of the wake-up pipe (the thread closes the read end when it ends).
+        Only once nothing can call put() any more."""
+        if self.wfd >= 0:
             with contextlib.suppress(OSError):
-                os.close(fd)
-        self.rfd = self.wfd = -1
+                os.close(self.wfd)
+            self.wfd = -1
 
     # -- the thread --------------------------------------------------------------------------------
 
     def _main(self) -> None:
         try:
-            while not self.stopping:
+            while not self.stopping and not self.loop.is_closed():
                 self._take_inbox()
                 if self.stopping:
                     break
@@ -222,6 +228,8 @@ class Engine:
             try:
                 self._shutdown()
             finally:
+                with contextlib.suppress(OSError):
+                    os.close(self.rfd)  # nothing writes to it any more: put() raises self.dead
                 with contextlib.suppress(RuntimeError):  # the loop was closed
                     self.loop.call_soon_threadsafe(self._ended)
 
@@ -292,14 +300,13 @@ class Engine:
         cc = self.cc
         if self.live:
             return cc.c
-        if self.sticky is not None:
+        if self.sticky is not None:  # (every C client is made non-blocking: AsyncClient's options)
             spec, self.sticky = self.sticky, None
             c = cc.ready(cc.clock(), only=spec)
         elif cc.prepared and time.monotonic() < cc.recheck_at and cc.check_connection():
             return cc.c
         else:
             c = cc.ready(cc.clock())
-        lib.gearman_client_add_options(c, _NON_BLOCKING)
         return c
 
     def _submit_pending(self) -> None:
@@ -317,8 +324,14 @@ class Engine:
             try:
                 c = self._c()
             except GearmanError as exc:
+                # no server could be used: the jobs waiting with this one fail alike (each would
+                # try every server again, up to the timeout each)
                 self._resolve(job, None, exc)
-                continue
+                while pending:
+                    other = pending.popleft()
+                    if not other.cancelled:
+                        self._resolve(other, None, error_for(exc.code, exc.message))
+                return
             rec = ffi.new("gxs_aio_job *")
             self.next_key += 1
             rec.key = self.next_key
@@ -592,6 +605,9 @@ class Engine:
         self.pending.clear()
         self.busy.clear()
         self.cc.free()
+        self.cc.dirty = True  # a later engine (on another event loop) builds a new C client
+        self.cc.prepared = False
+        self.cc.fd = -1
         lib.gxs_aio_release(self.aio)
         self._flush()
 

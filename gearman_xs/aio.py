@@ -25,7 +25,7 @@ import uuid
 from typing import Any, AsyncIterator, Callable, Iterable, List, Optional, Sequence, TypeVar, Union
 
 from . import _args, _tls
-from ._aio_engine import _CALL, _CANCEL, _STOP, _SUBMIT, AioJob, Engine, configure
+from ._aio_engine import _CALL, _CANCEL, _SUBMIT, AioJob, Engine, configure
 from ._aio_worker import AsyncWorker
 from ._client_c import CClient, spec_of
 from ._client_probes import JobStatus
@@ -42,6 +42,7 @@ __all__ = ["AsyncClient", "AsyncWorker", "JobStatus"]
 NULL = ffi.NULL
 T = TypeVar("T")
 
+_ALWAYS = lib.GEARMAN_CLIENT_ALLOCATED | lib.GEARMAN_CLIENT_NON_BLOCKING  # options the client keeps
 _PRIORITIES = {"high": HIGH, "normal": NORMAL, "low": LOW, HIGH: HIGH, NORMAL: NORMAL, LOW: LOW}
 
 
@@ -58,6 +59,7 @@ class AsyncClient:
 
     def __init__(self) -> None:
         self._cc = CClient()
+        self._cc.options |= lib.GEARMAN_CLIENT_NON_BLOCKING  # every C client: the I/O thread's
         self._engine: Optional[Engine] = None
         self._closed = False
         self._fn_cache: dict[Union[str, bytes], bytes] = {}
@@ -68,17 +70,27 @@ class AsyncClient:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def _get_engine(self) -> Engine:
+        loop = asyncio.get_running_loop()
         engine = self._engine
         if engine is not None:
-            if engine.dead is not None:
-                raise engine.dead
-            return engine
+            if engine.loop is loop and engine.dead is None:
+                return engine
+            if engine.dead is not None and not isinstance(engine.dead, ClosedError):
+                raise engine.dead  # the I/O thread failed (a bug): say so rather than start over
+            if engine.dead is None and not engine.loop.is_closed():
+                raise RuntimeError("this AsyncClient is bound to another event loop (one per loop)")
+            self._retire(engine)  # its loop was closed (asyncio.run() ended): start anew on this one
         if self._closed:
             raise ClosedError("AsyncClient")
-        loop = asyncio.get_running_loop()
         engine = self._engine = Engine(loop, self._cc)
         engine.start()
         return engine
+
+    def _retire(self, engine: Engine) -> None:
+        engine.stop()
+        engine.thread.join()
+        engine.release()
+        self._engine = None
 
     async def aclose(self) -> None:
         """Stops the I/O thread (jobs still awaited raise ClosedError) and frees the C client. May be
@@ -88,14 +100,10 @@ class AsyncClient:
         if engine is None:
             self._cc.free()
             return
-        if engine.thread.is_alive():
-            if engine.dead is None:
-                engine.put(_STOP, None)
-            # the engine ends within one pass (at most one blocking step, bounded by the timeout)
-            await asyncio.shield(engine.ended)
-            engine.thread.join()
-        if engine.rfd >= 0:
-            engine.close_fds()
+        if engine.thread.is_alive() and engine.loop is asyncio.get_running_loop():
+            engine.stop()
+            await asyncio.shield(engine.ended)  # within one pass (a blocking step: the timeout)
+        self._retire(engine)
 
     def close(self) -> None:
         """Stops the I/O thread from outside the event loop (waits for it to end)."""
@@ -104,12 +112,7 @@ class AsyncClient:
         if engine is None:
             self._cc.free()
             return
-        if engine.thread.is_alive():
-            if engine.dead is None:
-                engine.put(_STOP, None)
-            engine.thread.join()
-        if engine.rfd >= 0:
-            engine.close_fds()
+        self._retire(engine)
 
     @property
     def closed(self) -> bool:
@@ -124,8 +127,9 @@ class AsyncClient:
     def __del__(self) -> None:
         try:
             engine = getattr(self, "_engine", None)
-            if engine is not None and engine.thread.is_alive() and engine.dead is None:
-                engine.put(_STOP, None)
+            if engine is not None:
+                engine.stop()  # the thread ends on its own; nothing can put() any more
+                engine.release()
         except Exception:  # pragma: no cover - interpreter shutdown
             pass
 
@@ -194,7 +198,7 @@ class AsyncClient:
 
     def set_options(self, options: int) -> None:
         """Replaces the option bits (EXCEPTION: ask servers for WORK_EXCEPTION; on by default)."""
-        value = _args.int_arg(options, "options", 0, 0xFFFFFFFF) | lib.GEARMAN_CLIENT_ALLOCATED
+        value = _args.int_arg(options, "options", 0, 0xFFFFFFFF) | _ALWAYS
         self._configure(lambda cc: cc.set_options(value))
 
     def add_options(self, options: int) -> None:
@@ -203,7 +207,7 @@ class AsyncClient:
 
     def remove_options(self, options: int) -> None:
         value = _args.int_arg(options, "options", 0, 0xFFFFFFFF)
-        self._configure(lambda cc: cc.set_options(cc.options & ~value))
+        self._configure(lambda cc: cc.set_options((cc.options & ~value) | _ALWAYS))
 
     def set_identifier(self, identifier: Union[str, bytes]) -> None:
         """The client id servers show in ``workers`` (1-254 printable bytes), from the next connection."""
