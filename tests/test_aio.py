@@ -360,6 +360,30 @@ def test_a_new_event_loop_after_the_first_one_closed(server: Gearmand) -> None:
         run(one(b"3"))
 
 
+def test_clients_leave_no_fd_or_thread(server: Gearmand) -> None:
+    def fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    async def main() -> None:
+        for i in range(20):
+            async with new_client(server) as c:
+                assert await c.do(P + "echo", b"%d" % i) == b"%d" % i
+                slow = asyncio.ensure_future(c.do(P + "sleep", b"0.3"))  # in flight at the close
+                await asyncio.sleep(0.01)
+            with pytest.raises(ClosedError):
+                await slow
+
+    async def warm() -> None:
+        async with new_client(server) as c:
+            await c.do(P + "echo", b"warm")
+
+    run(warm())
+    before = fds()
+    run(main())
+    assert wait_until(lambda: not engines(), timeout=10, what="AsyncClient threads ended")
+    assert fds() <= before + 2  # the pipe and the connection of each client are closed
+
+
 def test_options_keep_the_client_non_blocking(server: Gearmand) -> None:
     async def main() -> None:
         async with new_client(server) as c:
