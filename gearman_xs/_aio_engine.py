@@ -52,7 +52,7 @@ from ._client_probes import PROBE_TIMEOUT_MS, known_anywhere
 from ._clock import IDLE_CHECK_FIRST, IDLE_CHECK_MAX, Clock
 from ._libgearman import ffi, lib
 from ._servers import reachable
-from .errors import ClosedError, GearmanError, error_for, error_text
+from .errors import ClosedError, GearmanError, error_for, error_from, error_text
 from .task import BACKGROUND
 
 __all__ = ["AioJob", "Engine", "POLL_HOOK", "TICK_MS"]
@@ -339,8 +339,7 @@ class Engine:
             task = lib.gxs_aio_add(c, self.aio, rec, job.kind, job.fn, job.unique,
                                    w if w else NULL, len(w), self.ret)
             if task == NULL:
-                rc = self.ret[0]
-                self._resolve(job, None, error_for(rc, error_text(c)))
+                self._resolve(job, None, error_from(self.ret[0], c))
                 continue
             job.rec, job.task = rec, task
             job.quiet_since = time.monotonic()

@@ -22,6 +22,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple, Union
 
 from . import _args
 from ._libgearman import lib
+from ._repr import object_repr
 from .errors import GearmanConnectionError, GearmanError, error_for
 from .job import Job
 from .worker import Worker, _number_text
@@ -221,7 +222,5 @@ class AsyncWorker:
         return fail
 
     def __repr__(self) -> str:
-        state = "running" if self._running else "idle"
-        return (f"<gearman_xs.aio.AsyncWorker {state} concurrency={self.concurrency} "
-                f"functions={len(self._functions)}>")
-
+        return object_repr(self, concurrency=self.concurrency, functions=len(self._functions),
+                           running=self._running)

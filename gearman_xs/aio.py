@@ -33,6 +33,7 @@ from ._client_probes import echo as _echo
 from ._client_probes import job_status as _job_status
 from ._client_probes import unique_status as _unique_status
 from ._libgearman import ffi, lib
+from ._repr import CLOSED, object_repr
 from ._servers import join_spec
 from .errors import ClosedError
 from .task import BACKGROUND, HIGH, LOW, NORMAL
@@ -134,8 +135,10 @@ class AsyncClient:
             pass
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else f"servers={[s.decode() for s in self._cc.servers.specs]}"
-        return f"<gearman_xs.aio.AsyncClient {state}>"
+        if self._closed:
+            return object_repr(self, **CLOSED)
+        servers = [s.decode() for s in self._cc.servers.specs]
+        return object_repr(self, servers=servers, timeout=self._cc.timeout)
 
     # -- settings ----------------------------------------------------------------------------------
 
