@@ -17,7 +17,10 @@ perf: ``perf record -g`` (cpu-clock: this VM has no hardware counters) on each c
 microseconds per job per object (kernel included; the same N2 - N1 difference). strace: system calls
 per job. rusage: user and system CPU per job (getrusage, median of 5). The impls: user_client.c
 ("c"), user_client.py ("gearman_xs"), and profile_variants.py's "loop" (the user's loop alone),
-"bare" (gearman_xs's C fast path called through cffi directly) and "client" (Client.do()).
+"bare" (gearman_xs's C fast path called through cffi directly) and "client" (Client.do()); "tuned"
+(bench_py.py, run.py's W1 client); "c-bg", "gearman_xs-bg" (the user clients' do_background(), the
+C worker draining meanwhile); "c-worker", "gearman_xs-worker" (the user workers draining N jobs the
+C client queued before each run).
 """
 
 from __future__ import annotations
@@ -106,7 +109,7 @@ def _group(obj: str) -> str:
         return "libc"
     if obj.startswith("ld-linux"):
         return "ld.so"
-    if obj.startswith(("user_client", "bench_client")):
+    if obj.startswith(("user_client", "user_worker", "bench_client")):
         return "the program"
     if obj.startswith("libuuid"):
         return "libuuid"
@@ -115,19 +118,36 @@ def _group(obj: str) -> str:
 
 PERF_HZ = 4999  # cpu-clock samples per second of CPU
 VARIANTS = ("loop", "bare", "client")  # profile_variants.py
+# beyond the user-shaped do() clients ("c", "gearman_xs"): "tuned" is run.py's W1 client (bench_py.py:
+# set_timeout, a warm-up echo); "c-bg"/"gearman_xs-bg" the user clients' do_background() (W2, the C
+# worker drains meanwhile); "c-worker"/"gearman_xs-worker" the user workers draining N queued jobs
+WORKERS = ("c-worker", "gearman_xs-worker")
 
 
 def _cmd(b: Bench, impl: str, n: int) -> List[str]:
     if impl in VARIANTS:
         return [sys.executable, os.path.join(HERE, "profile_variants.py"), impl, b.host, b.port, "do", str(n),
                 "100"]
+    if impl == "tuned":
+        return [sys.executable, os.path.join(HERE, "bench_py.py"), "client", b.host, b.port, "do", str(n),
+                "100"]
+    if impl in WORKERS:
+        return b._user_cmd(impl.split("-")[0], "worker", str(n))
+    if impl.endswith("-bg"):
+        return b._user_cmd(impl.split("-")[0], "client", "background", str(n), "100")
     return b._user_cmd(impl, "client", "do", str(n), "100")
 
 
 def _env(b: Bench, impl: str) -> Dict[str, str]:
-    env = b._env("gearman_xs" if impl in VARIANTS else impl)
+    env = b._env("gearman_xs" if impl in VARIANTS or impl == "tuned" else impl.split("-")[0])
     env["PYTHONHASHSEED"] = "0"  # the same dict layouts in both runs of a difference
     return env
+
+
+def _prepare(b: Bench, impl: str, n: int) -> None:
+    """Before each run of a worker impl: the C client queues its n jobs (no other worker runs then)."""
+    if impl in WORKERS:
+        b.user_run("c", "background", n)
 
 
 def strace(b: Bench, impl: str, jobs: Tuple[int, int], outdir: str) -> Dict[str, Any]:
@@ -135,6 +155,7 @@ def strace(b: Bench, impl: str, jobs: Tuple[int, int], outdir: str) -> Dict[str,
     counts: List[Dict[str, int]] = []
     for n in jobs:
         out = os.path.join(outdir, f"strace.{impl}.{n}")
+        _prepare(b, impl, n)
         subprocess.run(["strace", "-c", "-f", "-o", out, *_cmd(b, impl, n)], capture_output=True,
                        env=_env(b, impl), timeout=900, check=True)
         calls: Dict[str, int] = {}
@@ -158,6 +179,7 @@ def rusage(b: Bench, impl: str, jobs: Tuple[int, int], outdir: str) -> Dict[str,
     for _ in range(5):
         got = []
         for n in jobs:
+            _prepare(b, impl, n)
             proc = subprocess.Popen(_cmd(b, impl, n), stdout=subprocess.DEVNULL, env=_env(b, impl))
             _, status, ru = os.wait4(proc.pid, 0)
             proc.returncode = os.waitstatus_to_exitcode(status)
@@ -174,6 +196,7 @@ def callgrind(b: Bench, impl: str, jobs: Tuple[int, int], outdir: str) -> Dict[s
     runs: List[Costs] = []
     for n in jobs:
         out = os.path.join(outdir, f"callgrind.{impl}.{n}")
+        _prepare(b, impl, n)
         cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *_cmd(b, impl, n)]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(b, impl), timeout=1800,
                               check=False)
@@ -194,6 +217,7 @@ def callgrind(b: Bench, impl: str, jobs: Tuple[int, int], outdir: str) -> Dict[s
 
 def _perf_once(b: Bench, impl: str, n: int, outdir: str) -> Tuple[Dict[str, int], Dict[str, Any]]:
     data = os.path.join(outdir, f"perf.{impl}.{n}.data")
+    _prepare(b, impl, n)
     proc = subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-F", str(PERF_HZ), "-g", "-o", data,
                            "--", *_cmd(b, impl, n)], capture_output=True, text=True,
                           env=_env(b, impl), timeout=900, check=False)
@@ -254,7 +278,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--tools", default="callgrind", help="callgrind, perf, strace, rusage (comma-separated)")
     ap.add_argument("--keep", help="keep the profiles in this directory")
     ap.add_argument("--impls", default="c,gearman_xs,loop,bare",
-                    help="c, gearman_xs (user_client.c/.py) and profile_variants.py's loop, bare, client")
+                    help="c, gearman_xs (user_client.c/.py), profile_variants.py's loop, bare, client; "
+                    "tuned (bench_py.py, run.py's W1 client); c-bg, gearman_xs-bg (do_background); "
+                    "c-worker, gearman_xs-worker (a worker draining the jobs the C client queued)")
     args = ap.parse_args(argv)
     n1, n2 = (int(x) for x in args.jobs.split(","))
     tools: Dict[str, Callable[[Bench, str, Tuple[int, int], str], Dict[str, Any]]] = {
@@ -267,14 +293,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         compile_c(bindir)
         with Gearmand(verbose="ERROR") as server:
             b = Bench(server, bindir)
-            workers = b.user_workers("c", 0, procs=1)
+            impls = args.impls.split(",")
+            workers = b.user_workers("c", 0, procs=1)  # serves the clients
             try:
-                for impl in args.impls.split(","):
+                for impl in [i for i in impls if i not in WORKERS]:
                     for tool in args.tools.split(","):
                         _report(impl, tool, tools[tool](b, impl, (n1, n2), outdir), (n1, n2))
             finally:
                 for w in workers:
                     b.stop_worker(w)
+            for impl in [i for i in impls if i in WORKERS]:  # each drains a queue nobody else takes
+                for tool in args.tools.split(","):
+                    _report(impl, tool, tools[tool](b, impl, (n1, n2), outdir), (n1, n2))
     finally:
         shutil.rmtree(bindir, ignore_errors=True)
         if not args.keep:

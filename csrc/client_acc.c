@@ -6,6 +6,7 @@
 
 #include "callbacks.h"
 #include "client_acc.h"
+#include "conn_watch.h"
 
 static int gxs_acc_append(gxs_acc *a, const void *p, size_t n)
 {
@@ -139,24 +140,41 @@ gearman_task_st *gxs_add_acc_task(gearman_client_st *c, int kind, gxs_acc *a,
     return t;
 }
 
-/* The fast path of do*() (one cffi call per job): clears *a, adds the task and runs
-   gearman_client_run_tasks() once. If that finished the job (the usual case), the job handle of a
-   background job is copied into a->handle, the task is freed and NULL is returned with a->done
-   set. Otherwise the task is returned (a->run_rc holds run_tasks()'s code) for the slow path in
-   client.py; NULL with a->done unset means the task could not be added (*ret says why). */
-gearman_task_st *gxs_acc_do(gearman_client_st *c, int kind, gxs_acc *a, const char *fn,
-                            const char *unique, const char *w, size_t n,
-                            gearman_return_t *ret)
+static long gxs_ns_since(const struct timespec *then, const struct timespec *now)
+{
+    return (long)(now->tv_sec - then->tv_sec) * 1000000000L + (now->tv_nsec - then->tv_nsec);
+}
+
+/* The fast path of do*() (one cffi call per job). When the connection `fd` (-1: unknown) has been
+   unused for GXS_DO_IDLE_POLL_NS, it is polled first: a server that closed it while the Client was
+   idle returns GXS_DO_CLOSED before anything is sent (a job that finished less than that ago shows
+   the server was there). Then clears *a, adds the task and runs gearman_client_run_tasks() once.
+   If that finished the job (the usual case), the job handle of a background job is copied into
+   a->handle, the task is freed and the outcome returned: the result size, or GXS_DO_FAILED with
+   a->rc. Otherwise GXS_DO_PENDING leaves the task in a->task (a->run_rc holds run_tasks()'s code)
+   for the slow path in _client_do.py; GXS_DO_NOT_ADDED: the task could not be added (a->rc). */
+long gxs_acc_do(gearman_client_st *c, int kind, gxs_acc *a, const char *fn, const char *unique,
+                const char *w, size_t n, int fd)
 {
     gearman_task_st *t;
+    gearman_return_t ret = GEARMAN_SUCCESS;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (fd >= 0 && gxs_ns_since(&a->used, &now) >= GXS_DO_IDLE_POLL_NS && gxs_cw_peer_closed(fd))
+        return GXS_DO_CLOSED;
     gxs_acc_release(a);
-    a->events = 0; a->done = 0; a->rc = GEARMAN_SUCCESS; a->handle[0] = 0;
-    t = gxs_add_acc_task(c, kind, a, fn, unique, w, n, ret);
-    if (t == NULL)
-        return NULL;
+    a->events = 0; a->done = 0; a->rc = GEARMAN_SUCCESS; a->handle[0] = 0; a->task = NULL;
+    a->used.tv_sec = 0; a->used.tv_nsec = 0;   /* until this job finishes here */
+    t = gxs_add_acc_task(c, kind, a, fn, unique, w, n, &ret);
+    if (t == NULL) {
+        a->rc = ret != GEARMAN_SUCCESS ? ret : GEARMAN_UNKNOWN_STATE;
+        return GXS_DO_NOT_ADDED;
+    }
     a->run_rc = gearman_client_run_tasks(c);
-    if (a->run_rc != GEARMAN_SUCCESS || !a->done)
-        return t;
+    if (a->run_rc != GEARMAN_SUCCESS || !a->done) {
+        a->task = t;
+        return GXS_DO_PENDING;
+    }
     if (a->background) {
         const char *h = gearman_task_job_handle(t);
         if (h != NULL) {
@@ -165,7 +183,10 @@ gearman_task_st *gxs_acc_do(gearman_client_st *c, int kind, gxs_acc *a, const ch
         }
     }
     gearman_task_free(t);
-    return NULL;
+    clock_gettime(CLOCK_MONOTONIC, &a->used);
+    if (a->rc != GEARMAN_SUCCESS)
+        return GXS_DO_FAILED;
+    return (long)a->size;
 }
 
 /* A background job to run at a Unix time (SUBMIT_JOB_EPOCH): gearman_execute() with an epoch

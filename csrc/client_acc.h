@@ -18,7 +18,20 @@ typedef struct gxs_acc {
     gearman_return_t rc;                    /* final outcome once done */
     gearman_return_t run_rc;                /* gxs_acc_do(): what its run_tasks() returned */
     char handle[GEARMAN_JOB_HANDLE_SIZE];   /* gxs_acc_do(): a finished background job's handle */
+    /* kept across jobs by gxs_acc_do() (one gxs_acc per Client: do*() holds its lock) */
+    gearman_task_st *task;                  /* GXS_DO_PENDING: the unfinished task */
+    struct timespec used;                   /* when the last job finished in gxs_acc_do() */
 } gxs_acc;
+
+/* gxs_acc_do() outcomes; >= 0: the job succeeded, a->buf holds that many result bytes
+   (a background job: 0, its handle is in a->handle). */
+#define GXS_DO_PENDING (-1)     /* not finished in one run_tasks() slice: a->task, a->run_rc */
+#define GXS_DO_FAILED (-2)      /* finished with a->rc != GEARMAN_SUCCESS */
+#define GXS_DO_NOT_ADDED (-3)   /* the task could not be added: a->rc says why */
+#define GXS_DO_CLOSED (-4)      /* the idle connection was closed by its server: nothing was sent */
+
+/* A connection unused for this long (ns) is polled before the next job is sent on it. */
+#define GXS_DO_IDLE_POLL_NS 1000000L
 
 /* Frees the result and exception buffers (the struct itself belongs to the caller). */
 void gxs_acc_release(gxs_acc *a);
@@ -37,8 +50,8 @@ gearman_task_st *gxs_add_acc_task(gearman_client_st *c, int kind, gxs_acc *a, co
                                   gearman_return_t *ret);
 
 /* The fast path of do*(): see client_acc.c. */
-gearman_task_st *gxs_acc_do(gearman_client_st *c, int kind, gxs_acc *a, const char *fn,
-                            const char *unique, const char *w, size_t n, gearman_return_t *ret);
+long gxs_acc_do(gearman_client_st *c, int kind, gxs_acc *a, const char *fn, const char *unique,
+                const char *w, size_t n, int fd);
 
 /* A background job to run at a Unix time (SUBMIT_JOB_EPOCH). */
 gearman_task_st *gxs_execute_epoch(gearman_client_st *c, const char *fn, size_t fn_len,

@@ -39,6 +39,9 @@ _TIMEOUT: int = lib.GEARMAN_TIMEOUT
 _PAUSE: int = lib.GEARMAN_PAUSE
 _IO_WAIT: int = lib.GEARMAN_IO_WAIT
 _WORK_FAIL: int = lib.GEARMAN_WORK_FAIL
+_FAILED: int = lib.GXS_DO_FAILED
+_NOT_ADDED: int = lib.GXS_DO_NOT_ADDED
+_CLOSED: int = lib.GXS_DO_CLOSED
 _NOT_DONE = frozenset({lib.GEARMAN_UNKNOWN_STATE, lib.GEARMAN_IO_WAIT, SUCCESS, lib.GEARMAN_PAUSE})
 
 LOST_JOB = (
@@ -55,7 +58,6 @@ class DoPath:
         self.cc = cc
         self.live = cc.live  # add_task*() tasks in flight: do*() waits for none of them
         self.acc = ffi.new("gxs_acc *")  # the result collector (one per Client: do*() holds the lock)
-        self.ret = ffi.new("gearman_return_t *")
         self.fn_cache: Dict[Union[str, bytes], bytes] = {}  # function names already checked
         # UUID-shaped like libgearman's: 80 random bits, then a 48-bit counter
         r = uuid.uuid4().hex
@@ -90,7 +92,7 @@ class DoPath:
                     message="tasks of an interrupted run_tasks() are unfinished: call run_tasks() first",
                 )
             clock: Optional[Clock] = None
-            if cc.prepared and time.monotonic() < cc.recheck_at and cc.check_connection():
+            if cc.prepared and not cc.dirty and time.monotonic() < cc.recheck_at:
                 c = cc.c  # the fast path: the preferred available server's C client, clean
             else:
                 clock = cc.clock()
@@ -100,14 +102,23 @@ class DoPath:
                 retried_same = False
                 lost_message: Optional[str] = None  # why a job found lost failed
                 for _ in range(2 * len(cc.servers) + 2):
-                    # adds the task and runs one run_tasks() slice; NULL when that finished it
-                    task = lib.gxs_acc_do(c, kind, acc, fn, u, w, n, self.ret)
+                    # polls an idle connection, adds the task and runs one run_tasks() slice
+                    r = lib.gxs_acc_do(c, kind, acc, fn, u, w, n, cc.fd)
+                    if r >= 0:
+                        break
+                    if r == _CLOSED:  # the server closed the idle connection: nothing was sent
+                        cc.dirty = True
+                        if clock is None:
+                            clock = cc.clock()
+                        c = cc.ready(clock)
+                        continue
                     if cc.fd < 0:
                         cc.fd = lib.gxs_cw_take()
-                    if task == NULL:
-                        if not acc.done:
-                            cc.raise_error(self.ret[0], c)
+                    if r == _FAILED:
                         break
+                    if r == _NOT_ADDED:
+                        cc.raise_error(acc.rc, c)
+                    task = acc.task
                     if clock is None:
                         clock = cc.clock()
                     try:
@@ -135,6 +146,8 @@ class DoPath:
                         cc.raise_error(lost, message=maybe_queued(spec, error_text(c)))
                 else:
                     cc.raise_error(lib.GEARMAN_COULD_NOT_CONNECT, message=cc.no_server_text())
+                if cc.fd < 0:
+                    cc.fd = lib.gxs_cw_take()
                 if cc.spec is not None:
                     cc.servers.ok(cc.spec)
                 rc = acc.rc

@@ -4,9 +4,13 @@
 typedef struct gxs_acc {
     char *buf; size_t size; size_t cap; char *exc; size_t exc_size;
     unsigned long events; int background; int done; gearman_return_t rc;
-    gearman_return_t run_rc; char handle[...];
+    gearman_return_t run_rc; char handle[...]; gearman_task_st *task;
     ...;
 } gxs_acc;
+#define GXS_DO_PENDING ...
+#define GXS_DO_FAILED ...
+#define GXS_DO_NOT_ADDED ...
+#define GXS_DO_CLOSED ...
 void gxs_acc_release(gxs_acc *a);
 void gxs_client_install_callbacks(gearman_client_st *c);
 gearman_task_st *gxs_add_task_kind(gearman_client_st *c, int kind, void *context, const char *fn,
@@ -15,8 +19,8 @@ gearman_task_st *gxs_add_task_kind(gearman_client_st *c, int kind, void *context
 gearman_task_st *gxs_add_acc_task(gearman_client_st *c, int kind, gxs_acc *a, const char *fn,
                                   const char *unique, const void *w, size_t n,
                                   gearman_return_t *ret);
-gearman_task_st *gxs_acc_do(gearman_client_st *c, int kind, gxs_acc *a, const char *fn,
-                            const char *unique, const char *w, size_t n, gearman_return_t *ret);
+long gxs_acc_do(gearman_client_st *c, int kind, gxs_acc *a, const char *fn, const char *unique,
+                const char *w, size_t n, int fd);
 gearman_task_st *gxs_execute_epoch(gearman_client_st *c, const char *fn, size_t fn_len,
                                    const char *unique, size_t unique_len, time_t when,
                                    gearman_job_priority_t priority, const char *w, size_t n);
