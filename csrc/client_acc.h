@@ -21,7 +21,12 @@ typedef struct gxs_acc {
     /* kept across jobs by gxs_acc_do() (one gxs_acc per Client: do*() holds its lock) */
     gearman_task_st *task;                  /* GXS_DO_PENDING: the unfinished task */
     struct timespec used;                   /* when the last job finished in gxs_acc_do() */
+    unsigned long long count;               /* jobs given a unique by gxs_acc_do() */
+    char unique[GEARMAN_MAX_UNIQUE_SIZE];   /* the Client's 24-character prefix, then the last
+                                               unique made: the prefix and count in 12 hex digits */
 } gxs_acc;
+
+#define GXS_UNIQUE_PREFIX 24
 
 /* gxs_acc_do() outcomes; >= 0: the job succeeded, a->buf holds that many result bytes
    (a background job: 0, its handle is in a->handle). */

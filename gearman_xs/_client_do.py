@@ -59,10 +59,10 @@ class DoPath:
         self.live = cc.live  # add_task*() tasks in flight: do*() waits for none of them
         self.acc = ffi.new("gxs_acc *")  # the result collector (one per Client: do*() holds the lock)
         self.fn_cache: Dict[Union[str, bytes], bytes] = {}  # function names already checked
-        # UUID-shaped like libgearman's: 80 random bits, then a 48-bit counter
+        # UUID-shaped like libgearman's: 80 random bits, then a 48-bit counter kept in C
         r = uuid.uuid4().hex
-        self.unique_prefix = f"{r[:8]}-{r[8:12]}-{r[12:16]}-{r[16:20]}-".encode()
-        self.unique_count = 0
+        prefix = f"{r[:8]}-{r[8:12]}-{r[12:16]}-{r[16:20]}-".encode()
+        self.acc.unique[0:lib.GXS_UNIQUE_PREFIX] = prefix
 
     def do(self, kind: int, function_name: Any, workload: Any, unique: Any) -> Union[bytes, str]:
         """One job of ``kind`` (priority, + BACKGROUND): its result, or its handle for a background job."""
@@ -73,13 +73,8 @@ class DoPath:
                 if len(self.fn_cache) >= 64:
                     self.fn_cache.clear()
                 self.fn_cache[function_name] = fn
-        if unique is None:
-            # libgearman would make a UUID per task (libuuid: ~20 us of CPU per job, measured);
-            # a per-Client random prefix and a counter, UUID-shaped, are as unique and far cheaper.
-            self.unique_count += 1
-            u = b"%s%012x" % (self.unique_prefix, self.unique_count)
-        else:
-            u = _args.unique(unique)
+        # None: gxs_acc_do() makes the Client's next unique (acc.unique)
+        u = NULL if unique is None else _args.unique(unique)
         if type(workload) is bytes and workload:  # the usual case, passed without a cdata wrapper
             w, n = workload, len(workload)
         else:
@@ -112,6 +107,8 @@ class DoPath:
                             clock = cc.clock()
                         c = cc.ready(clock)
                         continue
+                    if u is NULL:  # sent (maybe): a resubmission must carry the same unique
+                        u = acc.unique
                     if cc.fd < 0:
                         cc.fd = lib.gxs_cw_take()
                     if r == _FAILED:
