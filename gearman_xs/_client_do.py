@@ -44,6 +44,10 @@ _NOT_ADDED: int = lib.GXS_DO_NOT_ADDED
 _CLOSED: int = lib.GXS_DO_CLOSED
 _NOT_DONE = frozenset({lib.GEARMAN_UNKNOWN_STATE, lib.GEARMAN_IO_WAIT, SUCCESS, lib.GEARMAN_PAUSE})
 
+#: Results up to this size (bytes) stay in the Client's C buffer until the next job frees it;
+#: larger ones are freed right after they were copied into the returned bytes.
+HOLD_MAX = 1 << 20
+
 LOST_JOB = (
     "the server no longer knows this job: the worker failed it (a WORK_FAIL or WORK_EXCEPTION that "
     "libgearman 1.1.20 drops) or the server lost it"
@@ -57,7 +61,9 @@ class DoPath:
         self.guard = guard
         self.cc = cc
         self.live = cc.live  # add_task*() tasks in flight: do*() waits for none of them
-        self.acc = ffi.new("gxs_acc *")  # the result collector (one per Client: do*() holds the lock)
+        # the result collector (one per Client: do*() holds the lock); it keeps the last result's
+        # buffer until the next job (gxs_acc_do frees it) unless that is above HOLD_MAX
+        self.acc = ffi.gc(ffi.new("gxs_acc *"), lib.gxs_acc_release)
         self.fn_cache: Dict[Union[str, bytes], bytes] = {}  # function names already checked
         # UUID-shaped like libgearman's: 80 random bits, then a 48-bit counter kept in C
         r = uuid.uuid4().hex
@@ -93,74 +99,76 @@ class DoPath:
                 clock = cc.clock()
                 c = cc.ready(clock)
             acc = self.acc  # gxs_acc_do() clears it
-            try:
-                retried_same = False
-                lost_message: Optional[str] = None  # why a job found lost failed
-                for _ in range(2 * len(cc.servers) + 2):
-                    # polls an idle connection, adds the task and runs one run_tasks() slice
-                    r = lib.gxs_acc_do(c, kind, acc, fn, u, w, n, cc.fd)
-                    if r >= 0:
-                        break
-                    if r == _CLOSED:  # the server closed the idle connection: nothing was sent
-                        cc.dirty = True
-                        if clock is None:
-                            clock = cc.clock()
-                        c = cc.ready(clock)
-                        continue
-                    if u is NULL:  # sent (maybe): a resubmission must carry the same unique
-                        u = acc.unique
-                    if cc.fd < 0:
-                        cc.fd = lib.gxs_cw_take()
-                    if r == _FAILED:
-                        break
-                    if r == _NOT_ADDED:
-                        cc.raise_error(acc.rc, c)
-                    task = acc.task
+            retried_same = False
+            lost_message: Optional[str] = None  # why a job found lost failed
+            for _ in range(2 * len(cc.servers) + 2):
+                # polls an idle connection, adds the task and runs one run_tasks() slice
+                r = lib.gxs_acc_do(c, kind, acc, fn, u, w, n, cc.fd)
+                if r >= 0:
+                    break
+                if r == _CLOSED:  # the server closed the idle connection: nothing was sent
+                    cc.dirty = True
                     if clock is None:
                         clock = cc.clock()
-                    try:
-                        lost, lost_message = self._drive(c, task, acc, acc.run_rc, kind >= BACKGROUND, clock)
-                        if acc.done and kind >= BACKGROUND:
-                            h = lib.gearman_task_job_handle(task)
-                            if h != NULL:
-                                ffi.memmove(acc.handle, h, min(len(ffi.string(h)), len(acc.handle) - 1))
-                    finally:
-                        lib.gearman_task_free(task)
-                        if not acc.done:
-                            cc.dirty = True  # abandoned in flight: drop the connection
-                    if lost == SUCCESS:
-                        break
-                    # A connection error before any answer to the submission.
-                    spec = cc.spec
-                    if lost == lib.GEARMAN_COULD_NOT_CONNECT or spec is None:
-                        cc.server_failed(lost)  # never sent: the next server may take it
-                        c = cc.ready(clock)
-                    elif not retried_same and reachable(spec, clock.limit(CONNECT_CHECK)):
-                        retried_same = True  # maybe queued there: the same unique again, coalesced
-                        c = cc.ready(clock, only=spec)
-                    else:
-                        cc.server_failed(lost)
-                        cc.raise_error(lost, message=maybe_queued(spec, error_text(c)))
-                else:
-                    cc.raise_error(lib.GEARMAN_COULD_NOT_CONNECT, message=cc.no_server_text())
+                    c = cc.ready(clock)
+                    continue
+                if u is NULL:  # sent (maybe): a resubmission must carry the same unique
+                    u = acc.unique
                 if cc.fd < 0:
                     cc.fd = lib.gxs_cw_take()
-                if cc.spec is not None:
-                    cc.servers.ok(cc.spec)
-                rc = acc.rc
-                if rc != SUCCESS:
-                    exc = bytes(ffi.unpack(acc.exc, acc.exc_size)) if acc.exc_size else b""
-                    failed = rc in (_WORK_FAIL, lib.GEARMAN_WORK_EXCEPTION)
-                    cc.raise_error(rc, exception=exc, message=lost_message if failed else error_text(c))
-                if kind >= BACKGROUND:
-                    if acc.handle[0] == b"\0":  # the guard stops most of these (not a NUL-led handle)
-                        cc.raise_error(lib.GEARMAN_INVALID_PACKET,
-                                       message="the server sent JOB_CREATED with an empty job handle")
-                    return ffi.string(acc.handle).decode("utf-8", "surrogateescape")  # type: ignore[no-any-return]
-                size = acc.size
-                return ffi.unpack(acc.buf, size) if size else b""
-            finally:
+                if r == _FAILED:
+                    break
+                if r == _NOT_ADDED:
+                    cc.raise_error(acc.rc, c)
+                task = acc.task
+                if clock is None:
+                    clock = cc.clock()
+                try:
+                    lost, lost_message = self._drive(c, task, acc, acc.run_rc, kind >= BACKGROUND, clock)
+                    if acc.done and kind >= BACKGROUND:
+                        h = lib.gearman_task_job_handle(task)
+                        if h != NULL:
+                            ffi.memmove(acc.handle, h, min(len(ffi.string(h)), len(acc.handle) - 1))
+                finally:
+                    lib.gearman_task_free(task)
+                    if not acc.done:
+                        cc.dirty = True  # abandoned in flight: drop the connection
+                if lost == SUCCESS:
+                    break
+                # A connection error before any answer to the submission.
+                spec = cc.spec
+                if lost == lib.GEARMAN_COULD_NOT_CONNECT or spec is None:
+                    cc.server_failed(lost)  # never sent: the next server may take it
+                    c = cc.ready(clock)
+                elif not retried_same and reachable(spec, clock.limit(CONNECT_CHECK)):
+                    retried_same = True  # maybe queued there: the same unique again, coalesced
+                    c = cc.ready(clock, only=spec)
+                else:
+                    cc.server_failed(lost)
+                    cc.raise_error(lost, message=maybe_queued(spec, error_text(c)))
+            else:
+                cc.raise_error(lib.GEARMAN_COULD_NOT_CONNECT, message=cc.no_server_text())
+            if cc.fd < 0:
+                cc.fd = lib.gxs_cw_take()
+            if cc.spec is not None:
+                cc.servers.ok(cc.spec)
+            rc = acc.rc if r < 0 else SUCCESS  # r >= 0: finished in gxs_acc_do, successfully
+            if rc != SUCCESS:
+                exc = bytes(ffi.unpack(acc.exc, acc.exc_size)) if acc.exc_size else b""
+                failed = rc in (_WORK_FAIL, lib.GEARMAN_WORK_EXCEPTION)
+                cc.raise_error(rc, exception=exc, message=lost_message if failed else error_text(c))
+            if kind >= BACKGROUND:
+                if acc.handle[0] == b"\0":  # the guard stops most of these (not a NUL-led handle)
+                    cc.raise_error(lib.GEARMAN_INVALID_PACKET,
+                                   message="the server sent JOB_CREATED with an empty job handle")
+                return ffi.string(acc.handle).decode("utf-8", "surrogateescape")  # type: ignore[no-any-return]
+            size = r if r >= 0 else acc.size  # -1: the slow path finished the job
+            if not size:
+                return b""
+            result = ffi.unpack(acc.buf, size)
+            if size > HOLD_MAX:
                 lib.gxs_acc_release(acc)
+            return result  # type: ignore[no-any-return]
 
     def _drive(
         self, c: Any, task: Any, acc: Any, rc: int, background: bool, clock: Clock
