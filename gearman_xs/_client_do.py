@@ -28,7 +28,7 @@ from ._clock import CHECK, TIMED_OUT, Clock
 from ._guard import Guard
 from ._libgearman import ffi, lib
 from ._servers import reachable
-from .errors import error_text
+from .errors import ConcurrentUseError, error_text
 from .task import BACKGROUND
 
 __all__ = ["DoPath"]
@@ -43,6 +43,8 @@ _FAILED: int = lib.GXS_DO_FAILED
 _NOT_ADDED: int = lib.GXS_DO_NOT_ADDED
 _CLOSED: int = lib.GXS_DO_CLOSED
 _NOT_DONE = frozenset({lib.GEARMAN_UNKNOWN_STATE, lib.GEARMAN_IO_WAIT, SUCCESS, lib.GEARMAN_PAUSE})
+
+_NEVER = float("inf")  # CClient.recheck_at when no server preferred over the current one pauses
 
 #: Results up to this size (bytes) stay in the Client's C buffer until the next job frees it;
 #: larger ones are freed right after they were copied into the returned bytes.
@@ -71,104 +73,146 @@ class DoPath:
         self.acc.unique[0:lib.GXS_UNIQUE_PREFIX] = prefix
 
     def do(self, kind: int, function_name: Any, workload: Any, unique: Any) -> Union[bytes, str]:
-        """One job of ``kind`` (priority, + BACKGROUND): its result, or its handle for a background job."""
-        fn = self.fn_cache.get(function_name) if type(function_name) in (str, bytes) else None
-        if fn is None:
-            fn = _args.function_name(function_name)
-            if type(function_name) in (str, bytes):  # checked names, kept for the next do*()
-                if len(self.fn_cache) >= 64:
-                    self.fn_cache.clear()
-                self.fn_cache[function_name] = fn
+        """One job of ``kind`` (priority, + BACKGROUND): its result, or its handle for a background job.
+
+        The fast path, for a clean C client with a known connection and no paused server: the
+        argument checks, the lock, one ``gxs_acc_do()`` call and the result; anything else goes
+        through ``_submit()``."""
+        try:
+            fn = self.fn_cache[function_name]
+        except (KeyError, TypeError):
+            fn = self._function_name(function_name)
         # None: gxs_acc_do() makes the Client's next unique (acc.unique)
         u = NULL if unique is None else _args.unique(unique)
         if type(workload) is bytes and workload:  # the usual case, passed without a cdata wrapper
             w, n = workload, len(workload)
         else:
             w, n = _args.payload(workload)
-        cc = self.cc
-        with self.guard.enter("do"):
+        guard = self.guard
+        if not guard.acquire(False):
+            raise ConcurrentUseError(guard.what)
+        try:
+            if guard.closed or guard.in_callback:
+                guard.enter("do").release()  # raises ClosedError or GearmanError, as every method
             if self.live:
-                cc.raise_error(
+                self.cc.raise_error(
                     lib.GEARMAN_IN_PROGRESS,
                     message="tasks of an interrupted run_tasks() are unfinished: call run_tasks() first",
                 )
-            clock: Optional[Clock] = None
-            if cc.prepared and not cc.dirty and time.monotonic() < cc.recheck_at:
-                c = cc.c  # the fast path: the preferred available server's C client, clean
-            else:
-                clock = cc.clock()
-                c = cc.ready(clock)
-            acc = self.acc  # gxs_acc_do() clears it
-            retried_same = False
-            lost_message: Optional[str] = None  # why a job found lost failed
-            for _ in range(2 * len(cc.servers) + 2):
+            cc = self.cc
+            if cc.prepared and not cc.dirty and cc.fd >= 0 and (
+                    cc.recheck_at == _NEVER or time.monotonic() < cc.recheck_at):
+                # the preferred available server's C client, clean, its connection known
+                acc = self.acc
+                r = lib.gxs_acc_do(cc.c, kind, acc, fn, u, w, n, cc.fd)
+                if r >= 0 and not cc.servers.pauses:
+                    if kind < BACKGROUND:
+                        if r > HOLD_MAX:
+                            return self._result(r)
+                        return ffi.unpack(acc.buf, r) if r else b""
+                    if acc.handle[0] != b"\0":
+                        return ffi.string(acc.handle).decode("utf-8", "surrogateescape")  # type: ignore[no-any-return]
+                return self._submit(kind, fn, u, w, n, r)
+            return self._submit(kind, fn, u, w, n, None)
+        finally:
+            guard.release()
+
+    def _function_name(self, function_name: Any) -> bytes:
+        """The checked function name; str and bytes names are kept for the next do*()."""
+        fn = _args.function_name(function_name)
+        if type(function_name) in (str, bytes):
+            if len(self.fn_cache) >= 64:
+                self.fn_cache.clear()
+            self.fn_cache[function_name] = fn
+        return fn
+
+    def _result(self, size: int) -> bytes:
+        """The result of ``size`` bytes in the collector; a large one's buffer is freed at once."""
+        result = ffi.unpack(self.acc.buf, size) if size else b""
+        if size > HOLD_MAX:
+            lib.gxs_acc_release(self.acc)
+        return result
+
+    def _submit(self, kind: int, fn: bytes, u: Any, w: Any, n: int, r: Optional[int]) -> Union[bytes, str]:
+        """do*() beyond the fast path (under the lock): choosing and connecting a server, a
+        connection the server closed, a job not finished in one slice, failures, resubmission.
+        ``r``: what do()'s own gxs_acc_do() call returned, None if it made none."""
+        cc = self.cc
+        clock: Optional[Clock] = None
+        if r is not None:
+            c = cc.c  # do() made the first attempt on the current C client
+        else:
+            clock = cc.clock()
+            c = cc.ready(clock)
+        acc = self.acc  # gxs_acc_do() clears it
+        retried_same = False
+        lost_message: Optional[str] = None  # why a job found lost failed
+        for _ in range(2 * len(cc.servers) + 2):
+            if r is None:
                 # polls an idle connection, adds the task and runs one run_tasks() slice
                 r = lib.gxs_acc_do(c, kind, acc, fn, u, w, n, cc.fd)
-                if r >= 0:
-                    break
-                if r == _CLOSED:  # the server closed the idle connection: nothing was sent
-                    cc.dirty = True
-                    if clock is None:
-                        clock = cc.clock()
-                    c = cc.ready(clock)
-                    continue
-                if u is NULL:  # sent (maybe): a resubmission must carry the same unique
-                    u = acc.unique
-                if cc.fd < 0:
-                    cc.fd = lib.gxs_cw_take()
-                if r == _FAILED:
-                    break
-                if r == _NOT_ADDED:
-                    cc.raise_error(acc.rc, c)
-                task = acc.task
+            if r >= 0:
+                break
+            if r == _CLOSED:  # the server closed the idle connection: nothing was sent
+                cc.dirty = True
                 if clock is None:
                     clock = cc.clock()
-                try:
-                    lost, lost_message = self._drive(c, task, acc, acc.run_rc, kind >= BACKGROUND, clock)
-                    if acc.done and kind >= BACKGROUND:
-                        h = lib.gearman_task_job_handle(task)
-                        if h != NULL:
-                            ffi.memmove(acc.handle, h, min(len(ffi.string(h)), len(acc.handle) - 1))
-                finally:
-                    lib.gearman_task_free(task)
-                    if not acc.done:
-                        cc.dirty = True  # abandoned in flight: drop the connection
-                if lost == SUCCESS:
-                    break
-                # A connection error before any answer to the submission.
-                spec = cc.spec
-                if lost == lib.GEARMAN_COULD_NOT_CONNECT or spec is None:
-                    cc.server_failed(lost)  # never sent: the next server may take it
-                    c = cc.ready(clock)
-                elif not retried_same and reachable(spec, clock.limit(CONNECT_CHECK)):
-                    retried_same = True  # maybe queued there: the same unique again, coalesced
-                    c = cc.ready(clock, only=spec)
-                else:
-                    cc.server_failed(lost)
-                    cc.raise_error(lost, message=maybe_queued(spec, error_text(c)))
-            else:
-                cc.raise_error(lib.GEARMAN_COULD_NOT_CONNECT, message=cc.no_server_text())
+                c = cc.ready(clock)
+                r = None
+                continue
+            if u is NULL:  # sent (maybe): a resubmission must carry the same unique
+                u = acc.unique
             if cc.fd < 0:
                 cc.fd = lib.gxs_cw_take()
-            if cc.spec is not None:
-                cc.servers.ok(cc.spec)
-            rc = acc.rc if r < 0 else SUCCESS  # r >= 0: finished in gxs_acc_do, successfully
-            if rc != SUCCESS:
-                exc = bytes(ffi.unpack(acc.exc, acc.exc_size)) if acc.exc_size else b""
-                failed = rc in (_WORK_FAIL, lib.GEARMAN_WORK_EXCEPTION)
-                cc.raise_error(rc, exception=exc, message=lost_message if failed else error_text(c))
-            if kind >= BACKGROUND:
-                if acc.handle[0] == b"\0":  # the guard stops most of these (not a NUL-led handle)
-                    cc.raise_error(lib.GEARMAN_INVALID_PACKET,
-                                   message="the server sent JOB_CREATED with an empty job handle")
-                return ffi.string(acc.handle).decode("utf-8", "surrogateescape")  # type: ignore[no-any-return]
-            size = r if r >= 0 else acc.size  # -1: the slow path finished the job
-            if not size:
-                return b""
-            result = ffi.unpack(acc.buf, size)
-            if size > HOLD_MAX:
-                lib.gxs_acc_release(acc)
-            return result  # type: ignore[no-any-return]
+            if r == _FAILED:
+                break
+            if r == _NOT_ADDED:
+                cc.raise_error(acc.rc, c)
+            task = acc.task
+            if clock is None:
+                clock = cc.clock()
+            try:
+                lost, lost_message = self._drive(c, task, acc, acc.run_rc, kind >= BACKGROUND, clock)
+                if acc.done and kind >= BACKGROUND:
+                    h = lib.gearman_task_job_handle(task)
+                    if h != NULL:
+                        ffi.memmove(acc.handle, h, min(len(ffi.string(h)), len(acc.handle) - 1))
+            finally:
+                lib.gearman_task_free(task)
+                if not acc.done:
+                    cc.dirty = True  # abandoned in flight: drop the connection
+            if lost == SUCCESS:
+                break
+            r = None  # submit again, where the rules below say
+            # A connection error before any answer to the submission.
+            spec = cc.spec
+            if lost == lib.GEARMAN_COULD_NOT_CONNECT or spec is None:
+                cc.server_failed(lost)  # never sent: the next server may take it
+                c = cc.ready(clock)
+            elif not retried_same and reachable(spec, clock.limit(CONNECT_CHECK)):
+                retried_same = True  # maybe queued there: the same unique again, coalesced
+                c = cc.ready(clock, only=spec)
+            else:
+                cc.server_failed(lost)
+                cc.raise_error(lost, message=maybe_queued(spec, error_text(c)))
+        else:
+            cc.raise_error(lib.GEARMAN_COULD_NOT_CONNECT, message=cc.no_server_text())
+        assert r is not None  # the loop ends with a gxs_acc_do() outcome
+        if cc.fd < 0:
+            cc.fd = lib.gxs_cw_take()
+        if cc.spec is not None:
+            cc.servers.ok(cc.spec)
+        rc = acc.rc if r < 0 else SUCCESS  # r >= 0: finished in gxs_acc_do, successfully
+        if rc != SUCCESS:
+            exc = bytes(ffi.unpack(acc.exc, acc.exc_size)) if acc.exc_size else b""
+            failed = rc in (_WORK_FAIL, lib.GEARMAN_WORK_EXCEPTION)
+            cc.raise_error(rc, exception=exc, message=lost_message if failed else error_text(c))
+        if kind >= BACKGROUND:
+            if acc.handle[0] == b"\0":  # the guard stops most of these (not a NUL-led handle)
+                cc.raise_error(lib.GEARMAN_INVALID_PACKET,
+                               message="the server sent JOB_CREATED with an empty job handle")
+            return ffi.string(acc.handle).decode("utf-8", "surrogateescape")  # type: ignore[no-any-return]
+        return self._result(r if r >= 0 else acc.size)  # -1: _drive() finished the job
 
     def _drive(
         self, c: Any, task: Any, acc: Any, rc: int, background: bool, clock: Clock

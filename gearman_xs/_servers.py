@@ -44,7 +44,7 @@ class ServerList:
 
     def __init__(self) -> None:
         self.specs: List[bytes] = []
-        self._pauses: Dict[bytes, _Pause] = {}
+        self.pauses: Dict[bytes, _Pause] = {}  # empty while every server is available
 
     def __bool__(self) -> bool:
         return bool(self.specs)
@@ -59,33 +59,33 @@ class ServerList:
 
     def clear(self) -> None:
         self.specs.clear()
-        self._pauses.clear()
+        self.pauses.clear()
 
     def failed(self, spec: bytes, refused: bool) -> float:
         """Records a failure of ``spec``; returns the length of its new pause (s)."""
-        old = self._pauses.get(spec)
+        old = self.pauses.get(spec)
         failures = 1 if old is None else old.failures + 1
         pause = min(RETRY_FIRST * float(1 << min(failures - 1, 16)), RETRY_MAX)
-        self._pauses[spec] = _Pause(time.monotonic() + pause, failures, refused)
+        self.pauses[spec] = _Pause(time.monotonic() + pause, failures, refused)
         return pause
 
     def ok(self, spec: bytes) -> None:
         """``spec`` answered: it is available again."""
-        if self._pauses:
-            self._pauses.pop(spec, None)
+        if self.pauses:
+            self.pauses.pop(spec, None)
 
     def paused(self, spec: bytes, now: Optional[float] = None) -> bool:
-        p = self._pauses.get(spec)
+        p = self.pauses.get(spec)
         return p is not None and p.until > (time.monotonic() if now is None else now)
 
     def candidates(self) -> List[bytes]:
         """The servers to try, best first: the available ones in the order given, then the down
         ones (refused connections) in the order given. Misbehaving servers in their pause are left out."""
-        if not self._pauses:
+        if not self.pauses:
             return list(self.specs)
         now = time.monotonic()
         available = [s for s in self.specs if not self.paused(s, now)]
-        down = [s for s in self.specs if self.paused(s, now) and self._pauses[s].refused]
+        down = [s for s in self.specs if self.paused(s, now) and self.pauses[s].refused]
         return available + down
 
     def recheck_at(self, current: Optional[bytes]) -> float:
@@ -95,7 +95,7 @@ class ServerList:
         for spec in self.specs:
             if spec == current:
                 return at
-            p = self._pauses.get(spec)
+            p = self.pauses.get(spec)
             if p is None:
                 return 0.0
             at = min(at, p.until)
@@ -106,7 +106,7 @@ class ServerList:
         now = time.monotonic()
         parts = []
         for spec in self.specs:
-            p = self._pauses.get(spec)
+            p = self.pauses.get(spec)
             if p is not None and p.until > now:
                 why = "refused" if p.refused else "closed the connection"
                 parts.append(f"{spec.decode('utf-8', 'replace')} {why} {p.failures} time(s), "
