@@ -4,9 +4,9 @@ user's own loop, how much a bare cffi call of the same C shim, how much Client.d
     python profile_variants.py loop|bare|client HOST PORT do COUNT SIZE
 
 loop    the user's loop alone: the payload built per job and the result compared, no Gearman
-bare    the loop around gearman_xs's C fast path called directly through cffi (lib.gxs_acc_do: add
-        the task, run_tasks(), collect the result), as a minimal cffi binding would: no argument
-        checks, no lock, no error mapping
+bare    the loop around gearman_xs's C fast path called directly through cffi (lib.gxs_acc_do: make
+        the unique, add the task, run_tasks(), collect the result), as a minimal cffi binding would:
+        no argument checks, no lock, no error mapping, no connection watch
 client  the loop around Client.do() (= user_client.py)
 Prints the same JSON line as user_client.py.
 """
@@ -36,17 +36,17 @@ def main(argv: List[str]) -> int:
         c = lib.gearman_client_create(ffi.NULL)
         lib.gearman_client_add_server(c, host.encode(), port)
         acc = ffi.new("gxs_acc *")
-        ret = ffi.new("gearman_return_t *")
         for n in range(count):
             payload = b"%0*d" % (size, n)
-            task = lib.gxs_acc_do(c, 1, acc, b"echo", b"%036x" % n, payload, len(payload), ret)
-            if task != ffi.NULL:  # not finished in one run_tasks() (never with the default timeout)
-                lib.gearman_task_free(task)
+            # the unique made in C (NULL), no connection watch (-1); returns the result size
+            r = lib.gxs_acc_do(c, 1, acc, b"echo", ffi.NULL, payload, len(payload), -1)
+            if r < 0:  # not finished in one run_tasks() (never with the default timeout)
+                if acc.task != ffi.NULL:
+                    lib.gearman_task_free(acc.task)
                 failures += 1
-            result = ffi.unpack(acc.buf, acc.size)
-            lib.gxs_acc_release(acc)
-            if result != payload:
+            elif ffi.unpack(acc.buf, r) != payload:
                 failures += 1
+        lib.gxs_acc_release(acc)
         lib.gearman_client_free(c)
     elif variant == "client":
         import gearman_xs
