@@ -64,6 +64,8 @@ class TaskRunner:
         self.pending_exc: Optional[BaseException] = None  # a callback's, raised after its event
         self.skip: Optional[Tuple[Task, str]] = None  # that event, re-delivered after the PAUSE
         self.again: Optional[Tuple[Task, str]] = None  # an event whose callback returned a code
+        self.batch: Any = None  # the open Client.map()/as_completed() batch (_client_batch.Batch)
+        self.stop: Optional[Callable[[], bool]] = None  # run(stop=): return early when it says so
         self.nb_progress: Optional[Clock] = None  # the clock across non-blocking run_tasks()
         self.resubmits = 0
         self.retried_same = False  # unacknowledged tasks were sent again once
@@ -83,21 +85,29 @@ class TaskRunner:
 
     # -- run_tasks() -------------------------------------------------------------------------------
 
-    def run(self) -> bool:
+    def run(self, stop: Optional[Callable[[], bool]] = None, limit_ms: int = -1) -> bool:
         """Client.run_tasks(), under the lock: True when every task ended, False (non-blocking
-        mode) while some are unfinished."""
+        mode) while some are unfinished. A batch (``_client_batch``) passes ``stop``, asked after
+        each slice and at each of its tasks' events (libgearman is paused there): False as soon as
+        it says True; and ``limit_ms``, a cap on the Client's timeout (its deadline)."""
         guard = self.guard
         guard.in_callback = True
         self.resubmits = 0
         self.retried_same = False
-        clock = self.nb_progress or Clock(self.cc.timeout, self.events)
-        clock.timeout = self.cc.timeout  # set_timeout() between non-blocking calls applies
+        timeout = self.cc.timeout
+        if limit_ms > 0 and (timeout <= 0 or limit_ms < timeout):
+            timeout = limit_ms
+        clock = self.nb_progress or Clock(timeout, self.events)
+        clock.timeout = timeout  # set_timeout() between non-blocking calls applies
+        self.stop = stop
         try:
             while True:
                 if not self.live:
                     if not self.pending:
                         self.nb_progress = None
                         return True
+                    if stop is not None and stop():
+                        return False
                     only, self.sticky = self.sticky, None
                     c = self.cc.ready(clock, only)
                     for task in self._next_round():
@@ -107,8 +117,25 @@ class TaskRunner:
                 if not self._drive_live(clock):
                     return False
         finally:
+            self.stop = None
             guard.in_callback = False
             self.reap()
+
+    def abandon(self) -> None:
+        """Forgets every unfinished task (a batch that timed out or was left early; only its
+        tasks are in the runner then): pending ones are never sent; the C client holding live
+        ones is replaced, freeing them with it (libgearman may be paused inside one of them).
+        Their jobs are not sent again anywhere: a job already submitted runs on, unwatched."""
+        self.pending.clear()
+        if self.live or self.finished:
+            for task in [*self.live.values(), *self.finished]:
+                _detach(task)
+            self.live.clear()
+            self.finished.clear()
+            self.skip = self.again = None
+            self.nb_progress = None
+            self.cc.replace(self.cc.spec)
+        self.pending_exc = None
 
     def _next_round(self) -> List[Task]:
         seen = set()
@@ -157,6 +184,8 @@ class TaskRunner:
             if task._kind != STATUS:  # a status task's is_running is the job's, as the server said
                 task._is_running = False
             self.finished.append(task)
+            if task._batch is not None:
+                task._batch.finished(task)
 
     def reap(self) -> None:
         """Frees the C tasks of finished tasks (never from inside a callback)."""
@@ -200,6 +229,8 @@ class TaskRunner:
                 if rc == _TIMEOUT:
                     cc.dirty = True
                 return True
+            if self.stop is not None and self.stop():
+                return False
             if rc == SUCCESS:
                 for task in list(self.live.values()):
                     r = lib.gearman_task_return(task._c)
@@ -347,6 +378,11 @@ class TaskRunner:
                 self._finish(task, lib.GEARMAN_WORK_EXCEPTION)
             elif kind == "fail":
                 self._finish(task, lib.GEARMAN_WORK_FAIL)
+        if task._batch is not None:  # a map()/as_completed() task: no user callbacks
+            if self.stop is not None and self.stop():
+                self.skip = (task, kind)  # pause libgearman here; the event is not repeated
+                return _PAUSE
+            return SUCCESS
         return self._call(kind, task)
 
     def _call(self, kind: str, task: Task) -> int:

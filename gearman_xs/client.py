@@ -10,6 +10,7 @@ its arguments, takes the Client's lock (``_guard.py``) and hands over to the par
   csrc/client_acc.c), the slices and the connection rules on the slow path;
 * ``_client_tasks.py``: ``add_task*()`` and ``run_tasks()``: rounds, slices and the callbacks
   (dispatched from ``_task_callbacks.py``);
+* ``_client_batch.py``: ``map()`` and ``as_completed()``, batches of jobs over that task runner;
 * ``_client_probes.py``: the throw-away connections of ``job_status()``, ``echo()``,
   ``cancel_job()`` and of the idle checks of running jobs.
 
@@ -22,9 +23,10 @@ sent to a second server once the first may have queued it.
 from __future__ import annotations
 
 import uuid
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Iterable, Iterator, List, Optional, Tuple, Union
 
 from . import _args, _tls
+from ._client_batch import Batch, Unique, check_timeout, make_tasks, outcome, pairs
 from ._client_c import CONNECT_CHECK, PYTHON_OPTIONS, CClient, spec_of  # noqa: F401  (CONNECT_CHECK: was public here)
 from ._client_do import DoPath
 from ._client_probes import PROBE_TIMEOUT_MS, JobStatus, probe_rc  # noqa: F401  (PROBE_TIMEOUT_MS: idem)
@@ -38,7 +40,7 @@ from ._libgearman import ffi, lib
 from ._repr import CLOSED, object_repr
 from ._servers import RETRY_MAX, join_spec
 from .constants import ClientOptions
-from .errors import ClosedError
+from .errors import ClosedError, GearmanError
 from .task import BACKGROUND, HIGH, LOW, NORMAL, STATUS, Task
 
 __all__ = ["Client", "JobStatus"]
@@ -395,6 +397,7 @@ class Client:
         if self._guard.closed:
             raise ClosedError("Client")
         with self._guard.hold():
+            self._no_batch("add_task")
             return self._tasks.add(Task(self._tasks, kind, fn, u, workload, context))
 
     def add_task(self, function_name: Union[str, bytes], workload: _args.Payload,
@@ -437,6 +440,7 @@ class Client:
         if self._guard.closed:
             raise ClosedError("Client")
         with self._guard.hold():
+            self._no_batch("add_task_status")
             task = Task(self._tasks, STATUS, b"", None, b"", context)
             task._job_handle = handle.decode("utf-8", "surrogateescape")
             return self._tasks.add(task)
@@ -452,7 +456,77 @@ class Client:
         False while tasks are unfinished: call wait() (or do something else) and run_tasks() again
         until it returns True. The timeout then counts from the last event across those calls."""
         with self._guard.enter("run_tasks"):
+            self._no_batch("run_tasks")
             return self._tasks.run()
+
+    def _no_batch(self, method: str) -> None:
+        if self._tasks.batch is not None:
+            raise GearmanError(lib.GEARMAN_IN_PROGRESS, f"Client.{method}() cannot be called while a "
+                               "map()/as_completed() batch of this Client is open")
+
+    # -- batches ---------------------------------------------------------------------------------
+
+    def _batch(self, method: str, function_name: Union[str, bytes], workloads: Iterable[_args.Payload],
+               unique: Unique, priority: Union[int, str], background: bool, timeout: Optional[float],
+               each: bool) -> Batch:
+        seconds = check_timeout(timeout)
+        tasks = make_tasks(self._tasks, function_name, workloads, unique, priority, background)
+        batch = Batch(self._tasks, self._guard, method, tasks, seconds, each)
+        with self._guard.enter(method):
+            batch.check()  # (again at the first next(): the runner is taken there)
+        return batch
+
+    def map(self, function_name: Union[str, bytes], workloads: Iterable[_args.Payload], *,
+            unique: Unique = None, priority: Union[int, str] = lib.GEARMAN_JOB_PRIORITY_NORMAL,
+            background: bool = False, timeout: Optional[float] = None,
+            return_exceptions: bool = False) -> List[Any]:
+        """Runs one job of ``function_name`` per workload, all submitted before any is waited for,
+        and returns their results in the order of ``workloads``: what ``do()`` returns for each
+        (bytes), or with ``background=True`` what ``do_background()`` returns (the job handle).
+        When jobs failed, the first failure in that order is raised once every job has ended
+        (``WorkFail``, ``WorkException``, ``GearmanConnectionError``, ``GearmanTimeout``...), or,
+        with ``return_exceptions=True``, each failure takes its job's place in the list, as
+        ``asyncio.gather`` and ``AsyncClient.map()`` do. Not in Gearman::XS.
+
+        ``unique``: None (a fresh one per job), a str for every job (``"#"``: gearmand coalesces
+        equal workloads), an iterable of one per job (None entries: a fresh one), or a function
+        ``unique(workload)``; jobs sharing a unique run one after the other, each with its own
+        result. ``priority``: a ``GEARMAN_JOB_PRIORITY_*``, or ``"high"``/``"normal"``/``"low"``.
+        ``timeout``: seconds for the whole batch (None: none; the Client's ``set_timeout()``, ms
+        without progress, applies too); jobs unfinished then fail with ``GearmanTimeout`` and are
+        abandoned (a job already submitted may still run, unwatched, as after ``do()``'s
+        timeout). A server that fails is handled as in ``run_tasks()``: a job is submitted again
+        only when it provably never reached a server, so none runs twice. The Client's callbacks
+        do not fire. Raises for a bad argument before sending anything, and ``GearmanError``
+        (GEARMAN_IN_PROGRESS) while tasks added with ``add_task*()`` wait for ``run_tasks()``.
+        KeyboardInterrupt abandons the unfinished jobs and propagates."""
+        batch = self._batch("map", function_name, workloads, unique, priority, background, timeout, False)
+        results: List[Any] = [None] * len(batch.tasks)
+        for task in batch.results():
+            results[task.context] = outcome(task)
+        if not return_exceptions:
+            for result in results:
+                if isinstance(result, GearmanError):
+                    raise result
+        return results
+
+    def as_completed(self, function_name: Union[str, bytes], workloads: Iterable[_args.Payload], *,
+                     unique: Unique = None, priority: Union[int, str] = lib.GEARMAN_JOB_PRIORITY_NORMAL,
+                     background: bool = False,
+                     timeout: Optional[float] = None) -> Iterator[Tuple[int, Any]]:
+        """The batch of ``map()`` (same arguments), yielded as ``(index, result)`` as each job
+        ends: ``index`` into ``workloads``, ``result`` what ``map()`` would put in that place (a
+        failed job gives its exception object), as ``AsyncClient.as_completed()`` does. Every job
+        is yielded exactly once; those unfinished at the ``timeout`` (seconds, for the whole batch)
+        come last, with ``GearmanTimeout``. The jobs are submitted at the first ``next()``; until
+        the iterator is exhausted or closed, the Client's ``add_task*()``, ``run_tasks()`` and
+        batches raise ``GearmanError`` (GEARMAN_IN_PROGRESS), and ``do*()`` too while the batch's
+        jobs are in flight. Leaving the loop early
+        abandons the jobs still running once the iterator is closed (``close()``, or when it is
+        dropped). Not in Gearman::XS."""
+        batch = self._batch("as_completed", function_name, workloads, unique, priority, background,
+                            timeout, True)
+        return pairs(batch)
 
     @property
     def closed(self) -> bool:

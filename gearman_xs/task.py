@@ -31,6 +31,7 @@ class Task:
 
     __slots__ = (
         "__weakref__",
+        "_batch",
         "_c",
         "_c_handle",
         "_chunks",
@@ -64,6 +65,7 @@ class Task:
         context: Any = None,
     ) -> None:
         self.context = context
+        self._batch: Any = None  # the Client.map()/as_completed() batch it belongs to, if any
         self._client_ref = runner  # the Client's TaskRunner, which receives the job's events
         self._kind = kind
         self._function_name = function_name

@@ -10,6 +10,8 @@ the test module's prefix; workload -> result):
   sleep     sleeps float(workload) seconds, returns b"slept"
   count     how many times this process ran `count` with this workload, as ASCII digits
   len       len(workload) as ASCII digits
+  some      fails the jobs whose workload starts with "fail" (WORK_FAIL) or "exc" (WORK_EXCEPTION
+            "boom"), returns the others reversed
 
 ``Functions`` (test_client_worker.py): the same kinds of functions as methods that record what they saw,
 served by gearman_xs Worker threads of the test process.
@@ -75,10 +77,21 @@ def length(job: Job) -> bytes:
     return str(job.workload_size()).encode()
 
 
+def some(job: Job) -> Optional[bytes]:
+    workload = job.workload()
+    if workload.startswith(b"fail"):
+        job.send_fail()
+        return None
+    if workload.startswith(b"exc"):
+        job.send_exception(b"boom")
+        return None
+    return workload[::-1]
+
+
 #: The functions of the Client tests' worker processes (worker_process.py), by name.
 CLIENT_FUNCTIONS: Dict[str, Callable[[Job], Optional[bytes]]] = {
     "echo": echo, "reverse": reverse, "fail": fail, "exc": exc, "chunks": chunks, "sleep": sleep,
-    "count": count, "len": length,
+    "count": count, "len": length, "some": some,
 }
 
 
