@@ -28,7 +28,7 @@ from . import _args, _tls
 from ._aio_engine import _CALL, _CANCEL, _SUBMIT, AioJob, Engine, configure
 from ._aio_worker import AsyncWorker
 from ._client_c import CClient, spec_of
-from ._client_probes import JobStatus
+from ._client_probes import PROBE_TIMEOUT_MS, JobStatus
 from ._client_probes import echo as _echo
 from ._client_probes import job_status as _job_status
 from ._client_probes import unique_status as _unique_status
@@ -45,6 +45,18 @@ T = TypeVar("T")
 
 _ALWAYS = lib.GEARMAN_CLIENT_ALLOCATED | lib.GEARMAN_CLIENT_NON_BLOCKING  # options the client keeps
 _PRIORITIES = {"high": HIGH, "normal": NORMAL, "low": LOW, HIGH: HIGH, NORMAL: NORMAL, LOW: LOW}
+
+
+def _bounded(cc: CClient, fn: Callable[[CClient], T]) -> T:
+    """Runs a probe in the I/O thread within the timeout, or PROBE_TIMEOUT_MS when none is set: the
+    jobs in flight wait for it."""
+    if cc.timeout > 0:
+        return fn(cc)
+    saved, cc.timeout = cc.timeout, PROBE_TIMEOUT_MS
+    try:
+        return fn(cc)
+    finally:
+        cc.timeout = saved
 
 
 class AsyncClient:
@@ -393,11 +405,13 @@ class AsyncClient:
             self._abandon(jobs)
 
     # -- status and echo (in the I/O thread, on throw-away connections) ----------------------------
+    # Each waits at most the timeout (2 s, PROBE_TIMEOUT_MS, when none is set), and the jobs in
+    # flight wait for it: the I/O thread does one thing at a time.
 
     async def _call(self, fn: Callable[[CClient], T]) -> T:
         engine = self._get_engine()
         future = engine.loop.create_future()
-        engine.put(_CALL, (future, fn))
+        engine.put(_CALL, (future, lambda cc: _bounded(cc, fn)))
         return await future  # type: ignore[no-any-return]
 
     async def job_status(self, job_handle: Union[str, bytes]) -> JobStatus:
