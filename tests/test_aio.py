@@ -511,3 +511,26 @@ def test_async_worker_cancelled_fails_the_job_in_flight(gearmand: Gearmand) -> N
 
     run(main())
     assert wait_until(lambda: not worker_threads(), timeout=10, what="AsyncWorker threads ended")
+
+
+def test_async_worker_survives_a_server_restart(gearmand: Gearmand) -> None:
+    async def echo(job: Any) -> bytes:
+        return job.workload()
+
+    async def main() -> None:
+        worker = AsyncWorker(concurrency=2)
+        worker.add_servers(gearmand.servers)
+        worker.add_function("aw_echo", 0, echo)
+        running = asyncio.ensure_future(worker.run())
+        async with new_client(gearmand) as c:
+            assert await c.do("aw_echo", b"before") == b"before"
+        gearmand.kill()
+        await asyncio.sleep(0.5)  # the grab loops see the server gone
+        gearmand.start()
+        async with new_client(gearmand) as c:
+            assert await asyncio.wait_for(c.do("aw_echo", b"after"), 20) == b"after"
+        worker.stop()
+        assert await asyncio.wait_for(running, 10) == 2
+
+    run(main())
+    assert wait_until(lambda: not worker_threads(), timeout=10, what="AsyncWorker threads ended")
