@@ -205,7 +205,7 @@ static void gxs_ng_parse(struct gxs_ng_fd *st)
                 gxs_ng_neutralise(st, GXS_NG_ARGS, size);
                 return;
             }
-            if (st->ready + avail >= GXS_NG_BUFFER) {   /* arguments libgearman could not hold */
+            if (avail >= GXS_NG_BUFFER) {   /* this packet's arguments alone fill the buffer: too large */
                 gxs_ng_neutralise(st, GXS_NG_TOO_LARGE, size);
                 return;
             }
