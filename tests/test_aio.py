@@ -534,3 +534,20 @@ def test_async_worker_survives_a_server_restart(gearmand: Gearmand) -> None:
 
     run(main())
     assert wait_until(lambda: not worker_threads(), timeout=10, what="AsyncWorker threads ended")
+
+
+def test_a_burst_that_fills_the_guards_buffer() -> None:
+    from support import protocol as w
+    from support.fake_server import FakeServer
+    from test_net_guard import _full_buffer_burst
+
+    def policy(command: int, args: object, index: int) -> object:
+        return (_full_buffer_burst(), False) if command == w.SUBMIT_JOB else None
+
+    async def main() -> None:
+        async with AsyncClient() as c:
+            c.add_servers(server.servers)
+            assert await c.do("f", b"x") == b"d" * 7988 + b"the result"
+
+    with FakeServer(policy) as server:  # type: ignore[arg-type]
+        run(main(), 20)
