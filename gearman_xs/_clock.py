@@ -1,4 +1,4 @@
-"""The clock of one blocking Client call: the user's timeout and the idle-check schedule.
+"""The clocks of blocking calls: a Client call's timeout and idle checks, a Worker's back-off.
 
 A ``Clock`` starts when a call starts and is shared by every phase of it (choosing and connecting
 to a server, the "exceptions" option negotiation, submitting, waiting, the idle probes), so that
@@ -9,20 +9,31 @@ may still take (``remaining()`` / ``limit_ms()``).
 
 The idle checks of foreground jobs come after ``IDLE_CHECK_FIRST`` s without an event, then at
 doubling intervals up to ``IDLE_CHECK_MAX`` s.
+
+A Worker slices its waits too (``gearman_xs.worker.SLICE_MS``), against a plain deadline: the
+user's timeout counted from the start of ``work()``, ``grab_job()`` or ``wait()`` (``ms_left()``).
+A pass that lost its connection or got a bad packet makes the Worker's next pass wait
+(``Backoff``): ``BACKOFF_FIRST`` s, doubling up to ``BACKOFF_MAX`` s, so that a server which keeps
+closing on the worker is not reconnected in a loop; a good pass clears it.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Optional
 
-__all__ = ["CHECK", "Clock", "IDLE_CHECK_FIRST", "IDLE_CHECK_MAX", "QUIET", "SLICE_MS", "TIMED_OUT"]
+__all__ = ["BACKOFF_FIRST", "BACKOFF_MAX", "CHECK", "Backoff", "Clock", "IDLE_CHECK_FIRST",
+           "IDLE_CHECK_MAX", "QUIET", "SLICE_MS", "TIMED_OUT", "ms_left"]
 
 #: libgearman's poll timeout inside every blocking call (ms): the Ctrl-C latency bound.
 SLICE_MS = 100
 #: First idle check of a foreground job (s) and the longest interval between two checks.
 IDLE_CHECK_FIRST = 1.0
 IDLE_CHECK_MAX = 8.0
+#: A Worker's pause after its first failed pass (s), and the longest (``worker.MAX_BACKOFF``).
+BACKOFF_FIRST = 0.05
+BACKOFF_MAX = 1.0
 
 # step() outcomes
 QUIET, TIMED_OUT, CHECK = 0, 1, 2
@@ -80,3 +91,26 @@ class Clock:
             self.next_check = now + self.interval
             return CHECK
         return QUIET
+
+
+def ms_left(deadline: float) -> int:
+    """Whole milliseconds until ``deadline`` (a ``time.monotonic()`` value), rounded up; negative
+    once it has passed."""
+    return math.ceil((deadline - time.monotonic()) * 1000)
+
+
+class Backoff:
+    """A Worker's pause between passes after failures: ``pause`` (s; 0 after a good pass) and
+    ``retry_at``, the ``time.monotonic()`` before which no new pass starts (0.0: none pending)."""
+
+    __slots__ = ("pause", "retry_at")
+
+    def __init__(self) -> None:
+        self.pause = 0.0
+        self.retry_at = 0.0
+
+    def failed(self) -> None:
+        """A pass failed: the next one waits ``BACKOFF_FIRST`` s, twice the last pause after
+        further failures, at most ``BACKOFF_MAX`` s."""
+        self.pause = min(BACKOFF_MAX, max(BACKOFF_FIRST, self.pause * 2))
+        self.retry_at = time.monotonic() + self.pause

@@ -6,7 +6,7 @@ the Worker's lock. This object, one per Worker, owns that:
 
 * every grabbed Job refers to it (``job._jobs``) and to the C worker it came from (``job._owner``, an
   ``ffi.gc`` pointer): a C worker the Worker replaced (the NO_JOBS clone workaround, see
-  ``Worker.grab_job()``) stays alive as long as a job of it is out, and is freed with the last one,
+  ``_worker_c.py``) stays alive as long as a job of it is out, and is freed with the last one,
   by reference instead of a hand-kept list;
 * ``release(job)`` (``Job.close()``, or the finalizer of a Job dropped unanswered) fails an
   unanswered job (WORK_FAIL, logged) and frees it: at once when the Worker is idle, else at the
@@ -28,7 +28,7 @@ from .errors import error_for
 if TYPE_CHECKING:  # pragma: no cover
     from .job import Job
 
-__all__ = ["GrabbedJobs"]
+__all__ = ["GrabbedJobs", "handle_text"]
 
 log = logging.getLogger("gearman_xs")
 
@@ -93,13 +93,15 @@ class GrabbedJobs:
 
 def _answer_and_free(ptr: Any, finished: bool) -> None:
     if not finished:
-        log.warning("gearman_xs: grabbed job %s released without an answer: sending WORK_FAIL", _handle(ptr))
+        log.warning("gearman_xs: grabbed job %s released without an answer: sending WORK_FAIL",
+                    handle_text(ptr))
         rc = lib.gearman_job_send_fail(ptr)
         if rc != _SUCCESS:
-            log.error("gearman_xs: WORK_FAIL for job %s failed: %s", _handle(ptr), error_for(rc))
+            log.error("gearman_xs: WORK_FAIL for job %s failed: %s", handle_text(ptr), error_for(rc))
     lib.gearman_job_free(ptr)
 
 
-def _handle(job_ptr: Any) -> str:
+def handle_text(job_ptr: Any) -> str:
+    """A job's handle for log lines ("?" if it has none)."""
     h = lib.gearman_job_handle(job_ptr)
     return "?" if h == _NULL else ffi.string(h).decode("utf-8", "replace")

@@ -52,7 +52,7 @@ class Job:
     @classmethod
     def _for_call(cls, ptr: Any, workload: Any, workload_size: int) -> Job:
         """A Job for one call of a worker function; the caller sets ``_ptr`` to None afterwards.
-        (Worker._call builds the same inline, on the per-job hot path.)"""
+        (_worker_call.Calls.call() builds the same inline, on the per-job hot path.)"""
         job = _new(cls)
         job._ptr = ptr
         job._wl = workload

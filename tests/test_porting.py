@@ -29,8 +29,8 @@ from gearman_xs import (
     WorkFail,
 )
 from gearman_xs import cli as gearman_cli
+from gearman_xs._worker_call import takes_one_positional as _takes_one_positional
 from gearman_xs.testing import Gearmand, free_port
-from gearman_xs.worker import _takes_one_positional
 
 P = "porting_"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

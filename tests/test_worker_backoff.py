@@ -99,5 +99,5 @@ def test_back_off_resets_after_a_good_pass(gearmand: Gearmand) -> None:
         t0 = time.monotonic()
         for i in range(20):
             assert do(gearmand.port, b"wbo", b"%d" % i) == (WORK_COMPLETE, b"ok:%d" % i)
-        assert worker._backoff == 0.0
+        assert worker._loop.backoff.pause == 0.0
     assert time.monotonic() - t0 < 20 * MAX_BACKOFF

@@ -1,0 +1,316 @@
+"""The per-job call of a Worker: its registered functions, and calling one of them for a job.
+
+libgearman runs a job inside ``gearman_worker_work()``: it calls the C trampoline of
+``csrc/worker_trampoline.c``, which calls ``gxs_worker_function`` here (an ``extern "Python"``
+function) with the context registered by ``gxs_worker_add_function()``: an ``ffi.new_handle`` of
+the function's ``Function`` record. ``Calls.call()`` builds the ``Job`` (valid during the call
+only), calls the user's function and turns its return value into the result libgearman sends as
+WORK_COMPLETE: a ``malloc``'d copy (bytes, bytearray, memoryview, str as UTF-8, None as empty, an int
+or float as the text Perl would print: ``number_text()``). A function that raises fails its job
+(WORK_FAIL; WORK_EXCEPTION first with ``send_exceptions``) and is logged; the worker carries on.
+
+``Calls`` is one Worker's side of that, used under its lock:
+
+* the registry: name -> (record, handle), and the handles libgearman may still hold
+  (``dead_handles``, kept alive until the Worker is closed);
+* ``count``, the number of calls so far (the work loop tells "the function ran and its job failed"
+  from "no job" by it), and ``failed``, the last job's outcome (``Worker.last_job_failed``): set
+  during the call, because the call's only return value goes to libgearman;
+* ``pending``, the exception a callback left for the libgearman call in progress (a worker
+  function's KeyboardInterrupt/SystemExit, the log function's error, an exception raised at a
+  callback's entry), raised by ``raise_pending()`` once libgearman has returned. The log callback
+  (``gxs_log``) is here too: it drops the timeouts of the internal poll slices (``slicing``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+import threading
+from types import TracebackType
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type, Union
+
+from ._grabbed import handle_text
+from ._guard import WorkerGuard
+from ._libgearman import ffi, lib
+from .errors import check, error_for
+from .job import Job
+
+__all__ = ["Calls", "Function", "LogFunction", "WorkerFunction", "entry_errors", "number_text",
+           "takes_one_positional"]
+
+log = logging.getLogger("gearman_xs")
+
+WorkerFunction = Callable[..., Any]
+LogFunction = Callable[[str, int], Any]
+
+_NULL = ffi.NULL
+_dup = lib.gxs_dup
+_new_job = object.__new__
+_SUCCESS = lib.GEARMAN_SUCCESS
+
+#: Exceptions raised at the entry of a callback, before its try: (a pending signal's
+# KeyboardInterrupt). cffi hands them to _entry_error(); the thread that runs work() re-raises them.
+entry_errors: List[Tuple[int, BaseException]] = []
+
+
+def _entry_error(exc_type: Type[BaseException], exc: BaseException, tb: Optional[TracebackType]) -> None:
+    entry_errors.append((threading.get_ident(), exc))
+    return None  # NULL result; the C trampoline preset *ret_ptr to GEARMAN_WORK_FAIL
+
+
+class Function:
+    """What the C function context points at (through ffi.new_handle)."""
+
+    __slots__ = ("calls", "context", "fn", "name", "pass_context")
+
+    def __init__(self, calls: Calls, name: bytes, fn: WorkerFunction, context: Any) -> None:
+        self.calls = calls
+        self.name = name
+        self.set(fn, context)
+
+    def set(self, fn: WorkerFunction, context: Any) -> None:
+        """Decided once, here: ``fn(job, context)`` when a context is given, unless ``fn`` takes
+        exactly one positional parameter (a literal port of Perl's ``sub f { my $job = shift; ...}``
+        registered with a context): then ``fn(job)``."""
+        self.fn = fn
+        self.context = context
+        self.pass_context = context is not None and not takes_one_positional(fn)
+
+
+def takes_one_positional(fn: WorkerFunction) -> bool:
+    """True when ``fn`` accepts exactly one positional argument: one positional parameter (with or
+    without a default) and no ``*args``; keyword-only parameters do not count. Bound methods,
+    partials, callable objects and decorated functions (``__wrapped__``) are judged by what they
+    accept; a callable without an inspectable signature (some builtins) counts as False."""
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = 0
+    for p in parameters:
+        if p.kind is p.VAR_POSITIONAL:
+            return False
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            positional += 1
+    return positional == 1
+
+
+def number_text(value: Union[int, float]) -> bytes:
+    """An int or float result as Perl prints a number: ints in full, floats with 15 significant
+    digits (``%.15g``: 1.5 -> 1.5, 8.0 -> 8, 0.1 + 0.2 -> 0.3, 1e20 -> 1e+20), Inf, -Inf, NaN,
+    and -0.0 as 0. Raises ValueError for an int too long to convert (``sys.set_int_max_str_digits``)."""
+    if isinstance(value, int):
+        return b"%d" % value
+    if math.isfinite(value):
+        text = b"%.15g" % value
+        return b"0" if text == b"-0" else text
+    if math.isnan(value):
+        return b"NaN"
+    return b"Inf" if value > 0 else b"-Inf"
+
+
+class _LogTarget:
+    __slots__ = ("calls", "fn")
+
+    def __init__(self, calls: Calls, fn: LogFunction) -> None:
+        self.calls = calls
+        self.fn = fn
+
+
+@ffi.def_extern(onerror=_entry_error)  # type: ignore[untyped-decorator]
+def gxs_worker_function(
+    job_ptr: Any, context: Any, workload: Any, workload_size: int, size_ptr: Any, ret_ptr: Any
+) -> Any:
+    rec: Function = ffi.from_handle(context)
+    return rec.calls.call(rec, job_ptr, workload, workload_size, size_ptr, ret_ptr)
+
+
+@ffi.def_extern(onerror=_entry_error)  # type: ignore[untyped-decorator]
+def gxs_log(line: Any, verbose: int, context: Any) -> None:
+    target: _LogTarget = ffi.from_handle(context)
+    calls = target.calls
+    text = ffi.string(line).decode("utf-8", "replace")
+    if calls.slicing and verbose == lib.GEARMAN_VERBOSE_ERROR and (
+        "GEARMAN_TIMEOUT" in text or "timeout return reached" in text
+    ):
+        return  # the internal poll slices' timeouts, not the user's
+    try:
+        target.fn(text, int(verbose))
+    except BaseException as exc:  # carried back to the caller of the libgearman call
+        if calls.pending is None:
+            calls.pending = exc
+
+
+class Calls:
+    """One Worker's functions and the state of their calls (see the module docstring)."""
+
+    __slots__ = ("count", "dead_handles", "failed", "functions", "guard", "pending", "send_exceptions",
+                 "slicing")
+
+    def __init__(self, guard: WorkerGuard, send_exceptions: bool) -> None:
+        self.guard = guard
+        self.send_exceptions = send_exceptions
+        self.functions: Dict[bytes, Tuple[Function, Any]] = {}
+        self.dead_handles: List[Any] = []  # contexts libgearman may still hold
+        self.count = 0
+        self.failed = False  # last_job_failed
+        self.pending: Optional[BaseException] = None
+        self.slicing = False  # inside a sliced libgearman call: gxs_log drops the slices' timeouts
+
+    # -- the registry ----------------------------------------------------------------------------
+
+    def add(self, ptr: Any, name: bytes, timeout: int, fn: WorkerFunction, context: Any) -> None:
+        """Registers ``fn`` on the C worker ``ptr``, or replaces the function of a registered name."""
+        existing = self.functions.get(name)
+        if existing is not None and lib.gearman_worker_function_exist(ptr, name, len(name)):
+            existing[0].set(fn, context)
+            return
+        rec = Function(self, name, fn, context)
+        handle = ffi.new_handle(rec)
+        self.check(lib.gxs_worker_add_function(ptr, name, timeout, handle), ptr)
+        if existing is not None:
+            self.dead_handles.append(existing[1])
+        self.functions[name] = (rec, handle)
+
+    def removed(self, name: bytes) -> None:
+        """``name`` was unregistered: its handle is kept until close()."""
+        entry = self.functions.pop(name, None)
+        if entry is not None:
+            self.dead_handles.append(entry[1])
+
+    def removed_all(self) -> None:
+        self.dead_handles.extend(h for _, h in self.functions.values())
+        self.functions.clear()
+
+    def log_handle(self, fn: LogFunction) -> Any:
+        """The context of a log function (``gxs_log``), an ``ffi.new_handle`` the caller keeps."""
+        return ffi.new_handle(_LogTarget(self, fn))
+
+    def clear(self) -> None:
+        """close(): libgearman holds none of the handles any more."""
+        self.functions.clear()
+        self.dead_handles.clear()
+
+    # -- errors ----------------------------------------------------------------------------------
+
+    def check(self, rc: int, ptr: Any) -> None:
+        """errors.check(), after an exception a callback left for this call."""
+        self.raise_pending()
+        check(rc, ptr)
+
+    def raise_pending(self) -> None:
+        if entry_errors:
+            me = threading.get_ident()
+            for i, (ident, entry_exc) in enumerate(entry_errors):
+                if ident == me:
+                    del entry_errors[i]
+                    if self.pending is None:
+                        self.pending = entry_exc
+                    break
+        pending = self.pending
+        if pending is not None:
+            self.pending = None
+            raise pending
+
+    # -- the call (inside gearman_worker_work) ----------------------------------------------------
+
+    def call(
+        self, rec: Function, job_ptr: Any, workload: Any, workload_size: int, size_ptr: Any, ret_ptr: Any
+    ) -> Any:
+        """One job (the hot path of every worker): returns a malloc'd copy of the result, which
+        the C trampoline takes as success, or NULL with *ret_ptr set (it was preset to
+        WORK_FAIL)."""
+        job = _new_job(Job)  # Job._for_call(), inline
+        job._ptr = job_ptr
+        job._wl = workload
+        job._wl_size = workload_size
+        job._finished = job._failed = False
+        job._jobs = None
+        job._owner = None
+        self.failed = False  # set on each failure path below (last_job_failed)
+        guard = self.guard
+        guard.in_callback = True
+        self.count += 1
+        try:
+            result = rec.fn(job, rec.context) if rec.pass_context else rec.fn(job)
+        except BaseException as exc:
+            self.failed = True
+            self.function_raised(rec, job, job_ptr, exc)
+            return _NULL
+        finally:
+            job._ptr = None
+            guard.in_callback = False
+        if job._finished or result is None:  # already answered, or an empty result
+            self.failed = job._failed
+            ret_ptr[0] = _SUCCESS
+            return _NULL
+        if type(result) is bytes:  # the usual case: one C call copies it into malloc'd memory
+            size = len(result)
+            if size:
+                buf = _dup(result, size)
+                if buf != _NULL:
+                    size_ptr[0] = size
+                    return buf
+                self.failed = True
+                log.error("gearman_xs: no memory for a %d-byte result: job %s failed", size,
+                          handle_text(job_ptr))
+                return _NULL
+            ret_ptr[0] = _SUCCESS
+            return _NULL
+        if isinstance(result, str):
+            result = result.encode("utf-8")
+        elif isinstance(result, memoryview):
+            if not result.c_contiguous:
+                result = result.tobytes()
+        elif isinstance(result, (int, float)) and not isinstance(result, bool):
+            try:
+                result = number_text(result)  # as Perl sends `return $a + $b`
+            except ValueError as exc:
+                self.failed = True
+                log.error("gearman_xs: function %r returned %s: job %s failed",
+                          rec.name.decode("utf-8", "replace"), exc, handle_text(job_ptr))
+                return _NULL
+        elif not isinstance(result, (bytes, bytearray)):
+            self.failed = True
+            log.error(
+                "gearman_xs: function %r returned %s; it must return bytes, bytearray, memoryview,"
+                " str, int, float or None: job %s failed",
+                rec.name.decode("utf-8", "replace"),
+                type(result).__name__,
+                handle_text(job_ptr),
+            )
+            return _NULL  # *ret_ptr is GEARMAN_WORK_FAIL
+        size = result.nbytes if isinstance(result, memoryview) else len(result)
+        if size == 0:
+            ret_ptr[0] = _SUCCESS
+            return _NULL
+        buf = lib.malloc(size)  # libgearman frees it
+        if buf == _NULL:
+            self.failed = True
+            log.error("gearman_xs: no memory for a %d-byte result: job %s failed", size, handle_text(job_ptr))
+            return _NULL
+        ffi.memmove(buf, result, size)
+        size_ptr[0] = size
+        return buf  # the trampoline stores GEARMAN_SUCCESS
+
+    def function_raised(self, rec: Function, job: Job, job_ptr: Any, exc: BaseException) -> None:
+        """The job fails (the trampoline preset *ret_ptr to WORK_FAIL); never a requeue code."""
+        fname = rec.name.decode("utf-8", "replace")
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            log.warning(
+                "gearman_xs: %s in function %r: job %s failed",
+                type(exc).__name__, fname, handle_text(job_ptr),
+            )
+            if self.pending is None:
+                self.pending = exc
+            return
+        log.error(
+            "gearman_xs: function %r raised: job %s failed", fname, handle_text(job_ptr), exc_info=exc
+        )
+        if self.send_exceptions and not job._finished:
+            text = f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")
+            rc = lib.gearman_job_send_exception(job_ptr, text, len(text))
+            if rc != _SUCCESS:
+                log.error("gearman_xs: sending WORK_EXCEPTION failed: %s", error_for(rc))

@@ -1,0 +1,321 @@
+"""``JobLoop``: a Worker's passes over ``gearman_worker_work()`` and ``gearman_worker_grab_job()``.
+
+libgearman waits in ``poll()`` and swallows EINTR, so every pass is cut into slices of
+``SLICE_MS`` (the C worker's poll timeout, ``_worker_c.py``); between slices the loop sees
+``stop()`` (``stop``), signals (Ctrl-C), the user's timeout (a deadline, ``_clock.ms_left()``) and
+the exception a callback left (``Calls.raise_pending()``). This module owns what one pass returns
+and how the next one starts:
+
+* ``work()``: one job run (``RAN``), ``STOPPED``, or ``IDLE`` (non-blocking, nothing to do), or an
+  exception; the job itself is run by ``_worker_call.py`` inside ``gearman_worker_work()``;
+* ``run()``: work() until a count, stop() or a signal, retrying while every server is down;
+* ``wait()`` (non-blocking mode) and ``grab()`` (``grab_job()``, with the NO_JOBS clone of
+  ``CWorker.after_grab()``);
+* what counts as a lost connection (``errors.CONNECTION_CODES``, and a poll that ended long before
+  its timeout: the server closed the connection), a bad packet (``PROTOCOL_CODES``) or a shutdown,
+  and the back-off after such a pass (``_clock.Backoff``): the next pass waits;
+* the reply wait of the packet guard (``net_guard``) for this thread's libgearman calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable, Optional
+
+from ._clock import BACKOFF_FIRST, Backoff, ms_left
+from ._grabbed import GrabbedJobs
+from ._libgearman import ffi, lib
+from ._worker_c import SLICE_MS, CWorker
+from ._worker_call import Calls, entry_errors
+from .errors import CONNECTION_CODES, GearmanConnectionError, GearmanError, error_for, error_from
+from .job import Job
+
+__all__ = ["IDLE", "PROTOCOL_CODES", "RAN", "REPLY_WAIT_MS", "STOPPED", "JobLoop"]
+
+log = logging.getLogger("gearman_xs")
+
+#: How long a reply the worker is receiving may stall before the connection is dropped (ms); see
+#: net_guard (libgearman 1.1.20 crashes when its poll times out inside a reply).
+REPLY_WAIT_MS = 5000
+
+_NULL = ffi.NULL
+_SUCCESS = lib.GEARMAN_SUCCESS
+_TIMEOUT = lib.GEARMAN_TIMEOUT
+_LOST = lib.GEARMAN_LOST_CONNECTION
+_NO_JOB_CODES = frozenset({lib.GEARMAN_IO_WAIT, lib.GEARMAN_NO_JOBS})
+_SHUTDOWN_CODES = frozenset({lib.GEARMAN_SHUTDOWN, lib.GEARMAN_SHUTDOWN_GRACEFUL})
+# The connection codes (errors.CONNECTION_CODES) after which libgearman reconnects on the next pass.
+_CONNECTION_CODES = CONNECTION_CODES & {lib.GEARMAN_COULD_NOT_CONNECT, lib.GEARMAN_LOST_CONNECTION}
+#: A server that sent something libgearman could not use (the connection is closed after it).
+PROTOCOL_CODES = frozenset({lib.GEARMAN_INVALID_MAGIC, lib.GEARMAN_INVALID_COMMAND,
+                            lib.GEARMAN_INVALID_PACKET, lib.GEARMAN_UNEXPECTED_PACKET,
+                            lib.GEARMAN_TOO_MANY_ARGS, lib.GEARMAN_MEMORY_ALLOCATION_FAILURE})
+
+# work() outcomes
+RAN, STOPPED, IDLE = 1, 0, -1
+
+
+class JobLoop:
+    """The passes of one Worker over its C worker ``c``, its functions' ``calls`` and its grabbed
+    ``jobs``; ``stop`` is set by ``Worker.stop()`` (any thread, or a signal handler) and consumed
+    by the pass it ends. Used under the Worker's lock only."""
+
+    __slots__ = ("backoff", "c", "calls", "jobs", "stop")
+
+    def __init__(self, c: CWorker, calls: Calls, jobs: GrabbedJobs) -> None:
+        self.c = c
+        self.calls = calls
+        self.jobs = jobs
+        self.stop = False
+        self.backoff = Backoff()
+
+    # -- work ------------------------------------------------------------------------------------
+
+    def work(self, deadline: Optional[float]) -> int:
+        """Passes until one job ran (RAN), stop() (STOPPED) or, non-blocking, nothing to do (IDLE).
+        Raises GearmanTimeout at ``deadline``, the connection error after the third lost
+        connection in a row, and what a callback left pending."""
+        c = self.c
+        ptr = c.ptr
+        calls = self.calls
+        backoff = self.backoff
+        c.fresh_clone = False
+        if self.jobs.orphans:
+            self.jobs.release_orphans()
+        lost = 0
+        calls.slicing = True
+        _set_reply_wait(deadline)
+        try:
+            while True:
+                if self.stop:
+                    self.stop = False
+                    return STOPPED
+                if backoff.retry_at and not self._wait_retry(deadline):
+                    return STOPPED
+                if deadline is not None:
+                    c.set_c_timeout(max(0, min(SLICE_MS, ms_left(deadline))))
+                elif c.c_timeout != SLICE_MS:
+                    c.set_c_timeout(SLICE_MS)
+                count = calls.count
+                started = time.monotonic()
+                rc = lib.gearman_worker_work(ptr)
+                if rc == _SUCCESS:
+                    backoff.pause = 0.0
+                    c.dirty = True
+                    if c.id_stale:
+                        c.resend_identifier()
+                    if calls.pending is not None or entry_errors:
+                        calls.raise_pending()
+                    return RAN
+                if calls.count != count:
+                    # The function ran and the job failed (WORK_FAIL) or its result could not be
+                    # sent: libgearman answers the job on the next call, without grabbing another.
+                    calls.failed = True
+                    c.dirty = True
+                    self._flush(ptr, rc)
+                    calls.raise_pending()
+                    return RAN
+                if self._closed_early(rc, started):
+                    # libgearman gave up without waiting: the server closed the connection (after
+                    # CAN_DO/GRAB_JOB). Reconnecting at once would hammer it: back off.
+                    backoff.failed()
+                    c.id_stale = True
+                    lost += 1
+                    if lost < 3:
+                        continue
+                    calls.raise_pending()
+                    raise error_for(_LOST, "the server closed the connection")
+                if rc == _TIMEOUT:
+                    backoff.pause = 0.0
+                    c.dirty = False
+                    if c.id_stale:
+                        c.resend_identifier()
+                    calls.raise_pending()
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise error_for(rc, "no job within the worker's timeout")
+                    continue
+                if rc in _NO_JOB_CODES:
+                    calls.raise_pending()
+                    return IDLE
+                if rc in _CONNECTION_CODES:
+                    backoff.failed()
+                    c.id_stale = True
+                    lost += 1
+                    if rc == _LOST and lost < 3:
+                        continue  # libgearman reconnects on the next pass
+                    calls.raise_pending()
+                    raise error_from(rc, ptr)
+                if rc in _SHUTDOWN_CODES:
+                    return STOPPED
+                if rc in PROTOCOL_CODES:
+                    backoff.failed()
+                    c.id_stale = True
+                calls.raise_pending()
+                raise error_from(rc, ptr)
+        finally:
+            calls.slicing = False
+            _set_reply_wait(None, 0)
+
+    def _closed_early(self, rc: int, started: float) -> bool:
+        """A GEARMAN_TIMEOUT long before the poll timeout: libgearman did not wait, because the
+        server closed the connection."""
+        c_timeout = self.c.c_timeout
+        return rc == _TIMEOUT and c_timeout >= 20 and (time.monotonic() - started < c_timeout / 2000.0)
+
+    def _wait_retry(self, deadline: Optional[float]) -> bool:
+        """Sleeps until the back-off ends; False if stop() was called. Raises GearmanTimeout when
+        the deadline comes first, and lets KeyboardInterrupt through (short sleeps)."""
+        backoff = self.backoff
+        while True:
+            if self.stop:
+                self.stop = False
+                return False
+            now = time.monotonic()
+            if now >= backoff.retry_at:
+                backoff.retry_at = 0.0
+                return True
+            if deadline is not None and now >= deadline:
+                raise error_for(_TIMEOUT, "no job within the worker's timeout (a server failed; "
+                                "backing off)")
+            end = backoff.retry_at if deadline is None else min(backoff.retry_at, deadline)
+            time.sleep(min(end - now, 0.05))
+
+    def _flush(self, ptr: Any, rc: int) -> None:
+        for _ in range(3):
+            rc = lib.gearman_worker_work(ptr)
+            if rc == _SUCCESS:
+                return
+        log.error("gearman_xs: could not answer a failed job: %s", error_from(rc, ptr))
+
+    # -- run -------------------------------------------------------------------------------------
+
+    def run(self, count: Optional[int]) -> int:
+        """work() until ``count`` jobs ran (None: no limit) or stop(); returns the number run.
+        Connection and protocol errors are logged once and retried after the back-off."""
+        done = 0
+        failing = False
+        while count is None or done < count:
+            try:
+                outcome = self.work(None)
+            except GearmanError as exc:
+                if not isinstance(exc, GearmanConnectionError) and exc.code not in PROTOCOL_CODES:
+                    raise
+                if not failing:
+                    log.warning("gearman_xs: no usable job server (%s); retrying with back-off", exc)
+                failing = True
+                if not self.backoff.retry_at:
+                    self.backoff.failed()
+                continue  # the next pass waits for the back-off (_wait_retry)
+            if outcome == STOPPED:
+                break
+            if outcome == IDLE:  # non-blocking mode: wait for activity
+                rc = lib.gearman_worker_wait(self.c.ptr)
+                if rc not in (_SUCCESS, _TIMEOUT) and self._nap(BACKOFF_FIRST):
+                    break
+                continue
+            if failing:
+                log.info("gearman_xs: job server reachable again")
+            failing = False
+            done += 1
+        return done
+
+    def _nap(self, seconds: float) -> bool:
+        """Sleeps up to ``seconds``; True (and the stop consumed) if stop() was called."""
+        end = time.monotonic() + seconds
+        while True:
+            if self.stop:
+                self.stop = False
+                return True
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(left, 0.05))
+
+    # -- wait and grab ---------------------------------------------------------------------------
+
+    def wait(self, deadline: Optional[float]) -> None:
+        """Non-blocking mode: until a server has something, stop() or (GearmanTimeout) ``deadline``."""
+        c = self.c
+        ptr = c.ptr
+        calls = self.calls
+        try:
+            calls.slicing = True
+            while True:
+                if self.stop:
+                    self.stop = False
+                    return
+                if deadline is not None:
+                    c.set_c_timeout(max(0, min(SLICE_MS, ms_left(deadline))))
+                if c.fresh_clone:
+                    # After a non-blocking grab_job()'s NO_JOBS the worker is a fresh clone with no
+                    # connection (see grab_job()): nothing can wake it, so wait one slice and let
+                    # the next grab_job() ask the servers again.
+                    c.fresh_clone = False
+                    wake = time.monotonic() + SLICE_MS / 1000.0
+                    if deadline is not None and deadline < wake:
+                        if self._nap(max(0.0, deadline - time.monotonic())):
+                            return
+                        raise error_for(_TIMEOUT, "nothing within the worker's timeout")
+                    self._nap(SLICE_MS / 1000.0)
+                    return
+                rc = lib.gearman_worker_wait(ptr)
+                if rc == _TIMEOUT:
+                    calls.raise_pending()
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise error_for(rc, "nothing within the worker's timeout")
+                    continue
+                calls.check(rc, ptr)
+                return
+        finally:
+            calls.slicing = False
+
+    def grab(self, deadline: Callable[[], Optional[float]]) -> Optional[Job]:
+        """One GRAB_JOB: the Job (owned by ``jobs``), or None (no job, or stop() during the
+        back-off). ``deadline()`` gives the deadline of the user's timeout counted from now: for
+        the back-off, then again for the reply."""
+        c = self.c
+        ptr = c.ptr
+        calls = self.calls
+        if self.jobs.orphans:
+            self.jobs.release_orphans()
+        if self.backoff.retry_at and not self._wait_retry(deadline()):
+            return None
+        rc_ptr = ffi.new("gearman_return_t *")
+        calls.slicing = True
+        started = time.monotonic()
+        _set_reply_wait(deadline())
+        try:
+            job_ptr = lib.gearman_worker_grab_job(ptr, _NULL, rc_ptr)
+        finally:
+            calls.slicing = False
+            _set_reply_wait(None, 0)
+        rc = rc_ptr[0]
+        c.fresh_clone = False
+        if rc in _CONNECTION_CODES or rc in PROTOCOL_CODES or self._closed_early(rc, started):
+            self.backoff.failed()
+        else:
+            self.backoff.pause = 0.0
+        if rc == _SUCCESS and job_ptr != _NULL:
+            c.dirty = True
+            if c.id_stale:
+                c.resend_identifier()
+            job = self.jobs.add(Job._grabbed(job_ptr, self.jobs, ptr))
+            calls.raise_pending()
+            return job
+        c.after_grab(rc)  # the NO_JOBS clone
+        if rc in _CONNECTION_CODES:
+            c.id_stale = True
+        calls.raise_pending()
+        if rc in _NO_JOB_CODES or rc == _TIMEOUT:
+            return None
+        raise error_from(rc, ptr)
+
+
+def _set_reply_wait(deadline: Optional[float], ms: int = REPLY_WAIT_MS) -> None:
+    """Tells the packet guard that this thread's libgearman calls are a Worker's (ms > 0): a reply
+    is waited for inside recv() for up to ``ms`` (and never past ``deadline``), instead of letting
+    libgearman's poll time out inside it, which crashes libgearman 1.1.20 (see net_guard)."""
+    if ms and deadline is not None:
+        ms = max(1, min(ms, ms_left(deadline) + 50))
+    lib.gxs_ng_set_wait(ms)
