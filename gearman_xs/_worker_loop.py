@@ -45,8 +45,6 @@ _TIMEOUT = lib.GEARMAN_TIMEOUT
 _LOST = lib.GEARMAN_LOST_CONNECTION
 _NO_JOB_CODES = frozenset({lib.GEARMAN_IO_WAIT, lib.GEARMAN_NO_JOBS})
 _SHUTDOWN_CODES = frozenset({lib.GEARMAN_SHUTDOWN, lib.GEARMAN_SHUTDOWN_GRACEFUL})
-# The connection codes (errors.CONNECTION_CODES) after which libgearman reconnects on the next pass.
-_CONNECTION_CODES = CONNECTION_CODES & {lib.GEARMAN_COULD_NOT_CONNECT, lib.GEARMAN_LOST_CONNECTION}
 #: A server that sent something libgearman could not use (the connection is closed after it).
 PROTOCOL_CODES = frozenset({lib.GEARMAN_INVALID_MAGIC, lib.GEARMAN_INVALID_COMMAND,
                             lib.GEARMAN_INVALID_PACKET, lib.GEARMAN_UNEXPECTED_PACKET,
@@ -138,7 +136,7 @@ class JobLoop:
                 if rc in _NO_JOB_CODES:
                     calls.raise_pending()
                     return IDLE
-                if rc in _CONNECTION_CODES:
+                if rc in CONNECTION_CODES:
                     backoff.failed()
                     c.id_stale = True
                     lost += 1
@@ -292,7 +290,7 @@ class JobLoop:
             _set_reply_wait(None, 0)
         rc = rc_ptr[0]
         c.fresh_clone = False
-        if rc in _CONNECTION_CODES or rc in PROTOCOL_CODES or self._closed_early(rc, started):
+        if rc in CONNECTION_CODES or rc in PROTOCOL_CODES or self._closed_early(rc, started):
             self.backoff.failed()
         else:
             self.backoff.pause = 0.0
@@ -304,7 +302,7 @@ class JobLoop:
             calls.raise_pending()
             return job
         c.after_grab(rc)  # the NO_JOBS clone
-        if rc in _CONNECTION_CODES:
+        if rc in CONNECTION_CODES:
             c.id_stale = True
         calls.raise_pending()
         if rc in _NO_JOB_CODES or rc == _TIMEOUT:

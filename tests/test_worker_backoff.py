@@ -15,7 +15,7 @@ from support.protocol import WORK_COMPLETE, do
 from support.timing import Stopwatch
 from support.workers import WorkerThread
 
-from gearman_xs import GearmanError, Worker
+from gearman_xs import GEARMAN_NO_SERVERS, GearmanError, Worker
 from gearman_xs.testing import Gearmand
 from gearman_xs.worker import MAX_BACKOFF
 
@@ -101,3 +101,22 @@ def test_back_off_resets_after_a_good_pass(gearmand: Gearmand) -> None:
             assert do(gearmand.port, b"wbo", b"%d" % i) == (WORK_COMPLETE, b"ok:%d" % i)
         assert worker._loop.backoff.pause == 0.0
     assert time.monotonic() - t0 < 20 * MAX_BACKOFF
+
+
+@pytest.mark.parametrize("call", ["work", "grab_job"])
+def test_no_server_backs_off(call: str) -> None:
+    """GEARMAN_NO_SERVERS is one of errors.CONNECTION_CODES: each call still raises it, but the next
+    call waits for the back-off instead of spinning (before: thousands of calls a second)."""
+    with Worker() as worker:
+        worker.add_function("f", 0, lambda job: b"r")
+        codes = set()
+        calls = 0
+        end = time.monotonic() + WINDOW
+        while time.monotonic() < end:
+            calls += 1
+            with pytest.raises(GearmanError) as info:
+                getattr(worker, call)()
+            codes.add(info.value.code)
+        assert worker._loop.backoff.pause > 0
+    assert codes == {GEARMAN_NO_SERVERS}
+    assert calls <= MAX_CONNECTIONS, f"{calls} calls in {WINDOW} s"
