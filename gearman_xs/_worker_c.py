@@ -62,6 +62,16 @@ class CWorker:
             lib.gearman_worker_set_timeout(self.ptr, ms)
             self.c_timeout = ms
 
+    def echo(self, buf: Any, size: int, timeout_ms: int) -> int:
+        """gearman_worker_echo() with the poll timeout ``timeout_ms`` instead of the slice's (an
+        echo cut short cannot be resumed: its answer would reach the next call)."""
+        ptr = self.ptr
+        lib.gearman_worker_set_timeout(ptr, timeout_ms)
+        try:
+            return int(lib.gearman_worker_echo(ptr, buf, size))
+        finally:
+            lib.gearman_worker_set_timeout(ptr, self.c_timeout)
+
     def resend_identifier(self) -> None:
         """After a pass that (re)connected: libgearman 1.1.20 does not re-send the identifier
         on a new connection. Called only after such a pass, because sending on a closed

@@ -43,13 +43,15 @@ from ._worker_loop import RAN, REPLY_WAIT_MS, JobLoop
 from .errors import ClosedError, error_text
 from .job import Job
 
-__all__ = ["Worker", "SLICE_MS", "MAX_BACKOFF", "REPLY_WAIT_MS"]
+__all__ = ["Worker", "SLICE_MS", "MAX_BACKOFF", "REPLY_WAIT_MS", "ECHO_TIMEOUT_MS"]
 
 log = logging.getLogger("gearman_xs")
 
 #: Longest pause between reconnection attempts (seconds): run() while every server is down, and
 #: work()/grab-less passes against a server that closes the connection or sends a bad packet.
 MAX_BACKOFF = BACKOFF_MAX
+#: How long echo() waits for each server's answer (ms) when no timeout is set with set_timeout().
+ECHO_TIMEOUT_MS = 10_000
 
 _NULL = ffi.NULL
 _TIMEOUT_RETURN = lib.GEARMAN_WORKER_TIMEOUT_RETURN
@@ -124,13 +126,17 @@ class Worker:
 
     def echo(self, data: _args.Payload) -> None:
         """Sends ECHO_REQ to every server and checks the echo; raises on failure (including when
-        any server is down, notes §3 #18)."""
+        any server is down, notes §3 #18). Each answer is waited for up to the timeout set with
+        set_timeout() (GearmanTimeout), or ECHO_TIMEOUT_MS (10 s) when none is set (-1); the
+        Worker's internal poll slice does not apply. libgearman waits in one call here, so Ctrl-C
+        is seen when the answer (or the timeout) comes."""
         buf, size = _args.payload(data, "data")
         if size == 0:
             raise ValueError("echo data must not be empty")
         with self._guard.enter():
             ptr = self._c.ptr
-            self._calls.check(lib.gearman_worker_echo(ptr, buf, size), ptr)
+            timeout = self._timeout if self._timeout_return and self._timeout >= 0 else ECHO_TIMEOUT_MS
+            self._calls.check(self._c.echo(buf, size, timeout), ptr)
 
     def error(self) -> Optional[str]:
         """libgearman's last error text (only meaningful right after a failure), or None."""

@@ -9,9 +9,11 @@ import shutil
 import subprocess
 import threading
 import time
-from typing import Any, List
+from typing import Any, Callable, List
 
 import pytest
+from support import protocol
+from support.fake_server import FakeServer
 from support.protocol import WORK_COMPLETE, WORK_EXCEPTION, WORK_FAIL, RawClient, do
 from support.timing import Stopwatch
 from support.workers import WorkerThread
@@ -33,7 +35,7 @@ from gearman_xs import (
 )
 from gearman_xs.job import Job
 from gearman_xs.testing import Gearmand, free_port
-from gearman_xs.worker import Worker
+from gearman_xs.worker import ECHO_TIMEOUT_MS, SLICE_MS, Worker
 
 
 def _worker(server: Gearmand, **kw: Any) -> Worker:
@@ -462,3 +464,32 @@ def test_serves_the_gearman_cli_client(shared_gearmand: Gearmand) -> None:
                                                       if k != "GEARMAN_SERVERS"},
             )
     assert out.stdout == b"fed cba"
+
+
+def _slow_echo(delay: float) -> Callable[[int, List[bytes], int], None]:
+    def policy(command: int, args: List[bytes], index: int) -> None:
+        if command == protocol.ECHO_REQ:
+            time.sleep(delay)  # then the usual ECHO_RES
+        return None
+
+    return policy
+
+
+def test_echo_waits_longer_than_the_poll_slice() -> None:
+    """Worker.echo() waits for an answer slower than the internal poll slice (SLICE_MS): up to the
+    user's timeout, or ECHO_TIMEOUT_MS when none is set (it failed with GEARMAN_TIMEOUT after 200 ms
+    on a loaded machine)."""
+    delay = 3 * SLICE_MS / 1000
+    with FakeServer(_slow_echo(delay)) as server:
+        with Worker() as w:
+            w.add_server("127.0.0.1", server.port)
+            w.echo(b"ping")  # no timeout set: ECHO_TIMEOUT_MS
+            w.set_timeout(int(delay * 1000) + 5000)
+            w.echo(b"ping")
+        with Worker() as w:
+            w.add_server("127.0.0.1", server.port)
+            w.set_timeout(100)
+            with Stopwatch() as sw, pytest.raises(GearmanTimeout):
+                w.echo(b"ping")
+        sw.assert_under(delay)
+    assert ECHO_TIMEOUT_MS >= 10_000
