@@ -21,6 +21,7 @@ from typing import Iterator, List, Optional, Tuple
 
 import pytest
 from support.polling import function_status, wait_for_workers, wait_until
+from support.standin import StandInServer
 
 from gearman_xs import Client, GearmanConnectionError
 from gearman_xs._servers import RETRY_FIRST, RETRY_MAX, ServerList
@@ -358,35 +359,16 @@ def test_preferred_server_killed_mid_run_background(tmp_path: Path, workers: Wor
 # -- issue 11 item 4: capped back-off against a server that closes on the Client -----------------------
 
 
-class ClosingServer:
+class ClosingServer(StandInServer):
     """Accepts connections on 127.0.0.1 and closes each one at once; counts them."""
 
     def __init__(self) -> None:
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(64)
-        self.listener.settimeout(0.05)
-        self.servers = f"127.0.0.1:{self.listener.getsockname()[1]}"
         self.accepted = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        super().__init__(backlog=64, accept_timeout=0.05)
 
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.accepted += 1
-            conn.close()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(5)
-        self.listener.close()
+    def handle(self, conn: socket.socket) -> None:
+        self.accepted += 1
+        conn.close()
 
 
 def test_pauses_double_up_to_the_cap() -> None:

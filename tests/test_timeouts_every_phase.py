@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable, Iterator, List, Optional
 
 import pytest
+from support.standin import StandInServer
 
 import gearman_xs
 from gearman_xs import Client, GearmanTimeout
@@ -47,35 +48,21 @@ WATCHDOG = 10.0
 _OPTION_REQ, _OPTION_RES = 26, 27
 
 
-class SilentServer:
+class SilentServer(StandInServer):
     """Accepts connections on 127.0.0.1 and reads everything, answering nothing (or only
     OPTION_REQ, with ``answer_options``)."""
 
     def __init__(self, answer_options: bool = False) -> None:
         self.answer_options = answer_options
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(16)
-        self.listener.settimeout(0.1)
-        self.servers = f"127.0.0.1:{self.listener.getsockname()[1]}"
         self.conns: List[socket.socket] = []
         self.serving: List[threading.Thread] = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        super().__init__(backlog=16, accept_timeout=0.1)
 
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.conns.append(conn)
-            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            self.serving.append(t)
-            t.start()
+    def handle(self, conn: socket.socket) -> None:
+        self.conns.append(conn)
+        t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+        self.serving.append(t)
+        t.start()
 
     def _serve(self, conn: socket.socket) -> None:
         conn.settimeout(0.1)
@@ -98,10 +85,7 @@ class SilentServer:
                 if self.answer_options and kind == _OPTION_REQ:
                     conn.sendall(b"\0RES" + struct.pack(">II", _OPTION_RES, len(body)) + body)
 
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(5)
-        self.listener.close()
+    def closed(self) -> None:
         for t in self.serving:
             t.join(5)
         for c in self.conns:

@@ -3,6 +3,8 @@
 - ``polling``: waiting for a condition (``poll``, ``wait_until``) and for gearmand's ``status``
   (parsed with ``gearman_xs.admin.parse_status``: ``status_table``, ``function_status``,
   ``wait_for_workers``);
+- ``standin``: the scaffolding of a stand-in server on 127.0.0.1 (listener, accept thread, close),
+  for servers that close or hold connections (``StandInServer``);
 - ``protocol``: the binary protocol on a plain socket, a raw client (``RawClient``, ``do``) and a raw
   worker (``RawWorker``), so tests see and control every packet;
 - ``tools``: the ``gearadmin`` and ``gearman`` command-line tools (gearman-tools);
