@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 import time
 
-from gearman_xs import Job, Worker
+# Run as a script: import the support package from its parent, tests/, instead of this directory.
+sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+from gearman_xs import Job  # noqa: E402
+from support.worker_process import serve  # noqa: E402
 
 
 def main() -> None:
@@ -28,18 +31,7 @@ def main() -> None:
         time.sleep(0.2)
         return where(job)
 
-    with Worker() as worker:
-        worker.add_servers(servers)
-        worker.add_function("fo_where", 0, where)
-        worker.add_function("fo_slow", 0, slow)
-
-        def stop_when_orphaned() -> None:
-            while os.getppid() != 1:
-                time.sleep(0.5)
-            worker.stop()
-
-        threading.Thread(target=stop_when_orphaned, daemon=True).start()
-        worker.run()
+    serve(servers, {"fo_where": where, "fo_slow": slow}, ready=False)
 
 
 if __name__ == "__main__":
