@@ -1,9 +1,9 @@
 /* Which libgearman this extension was built against and which one got loaded (used by
    gearman_xs/_library.py and gearman_xs/_features.py).
 
-   The loaded library is found as socket_buffers.c finds it: the object whose PT_LOAD segments
-   contain gearman_version(), through dl_iterate_phdr() (in libc; dladdr() would need -ldl on
-   older glibc). */
+   The loaded library is the object whose PT_LOAD segments contain gearman_version(), found through
+   dl_iterate_phdr() (in libc; dladdr() would need -ldl on older glibc) by gxs_lib_object(), which
+   socket_buffers.c uses too. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE   /* dl_iterate_phdr (Python.h defines it in the generated module) */
 #endif
@@ -23,8 +23,37 @@ const char *gxs_build_libgearman(void)
     return GXS_BUILD_LIBGEARMAN;
 }
 
+int gxs_lib_object(const struct dl_phdr_info *info, struct gxs_lib_map *map, char *path,
+                   size_t path_size)
+{
+    uintptr_t anchor = (uintptr_t)&gearman_version;
+    int i, contains = 0;
+
+    memset(map, 0, sizeof(*map));
+    map->lo = UINTPTR_MAX;
+    for (i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD) {
+            uintptr_t start = info->dlpi_addr + ph->p_vaddr, end = start + ph->p_memsz;
+            if (start < map->lo) map->lo = start;
+            if (end > map->hi) map->hi = end;
+            if (anchor >= start && anchor < end) contains = 1;
+        } else if (ph->p_type == PT_DYNAMIC) {
+            map->dynamic = ph;
+        } else if (ph->p_type == PT_GNU_RELRO) {
+            map->relro = ph;
+        }
+    }
+    if (!contains)
+        return 0;
+    if (info->dlpi_name && path_size > 0) {
+        strncpy(path, info->dlpi_name, path_size - 1);
+        path[path_size - 1] = 0;
+    }
+    return 1;
+}
+
 struct gxs_lib_search {
-    uintptr_t anchor;
     const char *prefix;     /* gxs_libgearman_needs(): the DT_NEEDED prefix looked for */
     int found;
     int needs;
@@ -34,34 +63,22 @@ struct gxs_lib_search {
 static int gxs_lib_visit(struct dl_phdr_info *info, size_t info_size, void *data)
 {
     struct gxs_lib_search *s = (struct gxs_lib_search *)data;
+    struct gxs_lib_map map;
     const ElfW(Dyn) *dyn = 0, *d;
-    uintptr_t strtab = 0, lo = UINTPTR_MAX, hi = 0;
-    int i, contains = 0;
+    uintptr_t strtab = 0, lo, hi;
     (void)info_size;
 
-    for (i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type == PT_LOAD) {
-            uintptr_t start = info->dlpi_addr + ph->p_vaddr, end = start + ph->p_memsz;
-            if (start < lo) lo = start;
-            if (end > hi) hi = end;
-            if (s->anchor >= start && s->anchor < end) contains = 1;
-        } else if (ph->p_type == PT_DYNAMIC) {
-            dyn = (const ElfW(Dyn) *)(info->dlpi_addr + ph->p_vaddr);
-        }
-    }
-    if (!contains)
+    if (!gxs_lib_object(info, &map, s->path, sizeof(s->path)))
         return 0;
     s->found = 1;
-    if (info->dlpi_name) {
-        strncpy(s->path, info->dlpi_name, sizeof(s->path) - 1);
-        s->path[sizeof(s->path) - 1] = 0;
-    }
     if (s->prefix == 0)
         return 1;
     s->needs = -1;
-    if (dyn == 0)
+    if (map.dynamic == 0)
         return 1;
+    dyn = (const ElfW(Dyn) *)(info->dlpi_addr + ((const ElfW(Phdr) *)map.dynamic)->p_vaddr);
+    lo = map.lo;
+    hi = map.hi;
     for (d = dyn; d->d_tag != DT_NULL; d++)
         if (d->d_tag == DT_STRTAB) {
             strtab = d->d_un.d_ptr;   /* relocated by glibc's loader, not by every loader */
@@ -81,7 +98,6 @@ static int gxs_lib_visit(struct dl_phdr_info *info, size_t info_size, void *data
 static void gxs_lib_search(struct gxs_lib_search *s, const char *prefix)
 {
     memset(s, 0, sizeof(*s));
-    s->anchor = (uintptr_t)&gearman_version;
     s->prefix = prefix;
     dl_iterate_phdr(gxs_lib_visit, s);
 }

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <libgearman-1.0/gearman.h>
 
+#include "library.h"
 #include "socket_buffers.h"
 
 #define GXS_SB_MAX_SLOTS 4
@@ -52,7 +53,6 @@ static int gxs_sb_wrapper(int fd, int level, int name, const void *value, sockle
 #  endif
 
 struct gxs_sb_search {
-    uintptr_t anchor;             /* an address inside libgearman (gearman_version) */
     const char *symbol;
     int found_library;
     int status;
@@ -105,37 +105,22 @@ static void gxs_sb_scan(struct gxs_sb_search *s, const struct dl_phdr_info *info
 static int gxs_sb_visit(struct dl_phdr_info *info, size_t info_size, void *data)
 {
     struct gxs_sb_search *s = (struct gxs_sb_search *)data;
-    const ElfW(Phdr) *dyn_ph = 0, *relro_ph = 0;
+    struct gxs_lib_map map;
+    const ElfW(Phdr) *dyn_ph, *relro_ph;
     const ElfW(Dyn) *dyn;
-    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    uintptr_t lo, hi;
     uintptr_t jmprel = 0, rela = 0, symtab = 0, strtab = 0;
     size_t pltrelsz = 0, relasz = 0, strsz = 0;
     long pltrel = DT_RELA;
-    int contains = 0, i;
     (void)info_size;
 
-    for (i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type == PT_LOAD) {
-            uintptr_t start = info->dlpi_addr + ph->p_vaddr, end = start + ph->p_memsz;
-            if (start < lo) lo = start;
-            if (end > hi) hi = end;
-            if (s->anchor >= start && s->anchor < end) contains = 1;
-        } else if (ph->p_type == PT_DYNAMIC) {
-            dyn_ph = ph;
-        } else if (ph->p_type == PT_GNU_RELRO) {
-            relro_ph = ph;
-        }
-    }
-    if (!contains)
+    if (!gxs_lib_object(info, &map, s->path, sizeof(s->path)))
         return 0;                 /* not libgearman: keep looking */
     s->found_library = 1;
-    s->lo = lo;
-    s->hi = hi;
-    if (info->dlpi_name) {
-        strncpy(s->path, info->dlpi_name, sizeof(s->path) - 1);
-        s->path[sizeof(s->path) - 1] = 0;
-    }
+    lo = s->lo = map.lo;
+    hi = s->hi = map.hi;
+    dyn_ph = (const ElfW(Phdr) *)map.dynamic;
+    relro_ph = (const ElfW(Phdr) *)map.relro;
     if (dyn_ph == 0) {
         s->status = GXS_SB_NO_DYNAMIC;
         return 1;
@@ -170,7 +155,6 @@ static int gxs_sb_visit(struct dl_phdr_info *info, size_t info_size, void *data)
 static int gxs_sb_search_for(const char *symbol, struct gxs_sb_search *s)
 {
     memset(s, 0, sizeof(*s));
-    s->anchor = (uintptr_t)&gearman_version;
     s->symbol = symbol;
     s->status = GXS_SB_LIBRARY_NOT_FOUND;
     dl_iterate_phdr(gxs_sb_visit, s);
