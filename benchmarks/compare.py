@@ -74,12 +74,7 @@ def _w2(b: Bench, n: int, impl: str) -> Dict[str, float]:
     res = b.client(impl, "background", n, 100)
     if b.queue()[0] != n:
         raise BenchError(f"W2: {b.queue()[0]} jobs queued after {n} submits")
-    worker = b.start_worker(impl, n)
-    try:
-        wres = b.finish_worker(worker)
-    finally:
-        b.stop_worker(worker)
-    b.wait_until_no_workers()
+    wres = b.drain(impl, n)
     return {"W2_submit": n / res["seconds"], "W2_drain": n / wres["seconds"]}
 
 
@@ -90,12 +85,7 @@ def _w3(b: Bench, n: int, impl: str) -> Dict[str, float]:
 
 def _w5(b: Bench, n: int, impl: str) -> Dict[str, float]:
     b.client("c", "background", n, 100)
-    worker = b.start_worker(impl, n)
-    try:
-        wres = b.finish_worker(worker)
-    finally:
-        b.stop_worker(worker)
-    b.wait_until_no_workers()
+    wres = b.drain(impl, n)
     return {"W5": n / wres["seconds"]}
 
 

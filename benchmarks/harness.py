@@ -212,6 +212,16 @@ class Bench:
         while self.queue()[2] > 0 and time.monotonic() < deadline:
             time.sleep(0.01)
 
+    def drain(self, impl: str, count: int) -> Dict[str, Any]:
+        """One worker process runs ``count`` jobs already queued, and exits: its result."""
+        worker = self.start_worker(impl, count)
+        try:
+            wres = self.finish_worker(worker)
+        finally:
+            self.stop_worker(worker)
+        self.wait_until_no_workers()
+        return wres
+
     def pair(self, client_impl: str, worker_impl: str, mode: str, count: int, size: int,
              worker_count: Optional[int] = None, client_env: Optional[Dict[str, str]] = None,
              worker_env: Optional[Dict[str, str]] = None) -> Tuple[Dict[str, Any], Dict[str, Any]]:

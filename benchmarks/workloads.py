@@ -85,12 +85,7 @@ def w2(b: Bench, p: Dict[str, int]) -> Dict[str, Any]:
         queued = b.queue()[0]
         if queued != n:
             raise BenchError(f"W2: {queued} jobs queued after {n} submits")
-        worker = b.start_worker(impl, n)
-        try:
-            wres = b.finish_worker(worker)
-        finally:
-            b.stop_worker(worker)
-        b.wait_until_no_workers()
+        wres = b.drain(impl, n)
         empty.append(b.queue()[:2] == (0, 0))
         drains[impl].append(n / wres["seconds"])
         return float(n / res["seconds"])
@@ -179,12 +174,7 @@ def w5(b: Bench, p: Dict[str, int]) -> Dict[str, Any]:
 
     def one(impl: str) -> float:
         b.client("c", "background", n, 100)
-        worker = b.start_worker(impl, n)
-        try:
-            wres = b.finish_worker(worker)
-        finally:
-            b.stop_worker(worker)
-        b.wait_until_no_workers()
+        wres = b.drain(impl, n)
         if b.queue()[:2] != (0, 0):
             raise BenchError(f"W5: queue not empty after the drain: {b.queue()}")
         return float(n / wres["seconds"])
