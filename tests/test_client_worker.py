@@ -160,7 +160,8 @@ def test_raising_function_with_send_exceptions(gearmand: Gearmand) -> None:
 def test_background_and_job_status_from_the_worker(client: Client, functions: Functions) -> None:
     handle = client.do_background(P + "progress", "bg")
     assert handle.startswith("H:")
-    wait_until(lambda: client.job_status(handle)[:2] == (True, True), 5.0)
+    # running from JOB_ASSIGN on; the worker's WORK_STATUS reaches gearmand just after it
+    wait_until(lambda: client.job_status(handle)[:3] == (True, True, 1), 5.0)
     assert client.job_status(handle) == (True, True, 1, 3)
     status_task = client.add_task_status(handle)
     client.run_tasks()
