@@ -23,9 +23,10 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple, Union
 from . import _args
 from ._libgearman import lib
 from ._repr import object_repr
+from ._worker_call import number_text as _number_text
 from .errors import GearmanConnectionError, GearmanError, error_for
 from .job import Job
-from .worker import Worker, _number_text
+from .worker import Worker
 
 __all__ = ["AsyncWorker"]
 
