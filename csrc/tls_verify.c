@@ -32,12 +32,25 @@
    parsed. The override is for that SSL object's next SSL_get_error() in the same thread only
    (libgearman calls it right after SSL_read()); every other answer is OpenSSL's.
 
+   The same gearmand bug also breaks handshakes: a new connection that gets the stray record while
+   its handshake runs fails with "unexpected message" (libgearman: "SSL failure", 1-8 % of new
+   connections to a gearmand -t 2..4). Nothing of the caller's was sent then (the handshake runs
+   in libgearman's first SSL_write(), which writes no application data before it completes), so
+   the SSL_write wrapper redoes such a handshake, at most GXS_TLS_REDO times per connection, on a
+   new TCP connection to the same address and on the same descriptor: connect(AF_UNSPEC) dissolves
+   the failed one (Linux, connect(2); the socket keeps libgearman's options), connect() starts the
+   new one, SSL_clear() readies the SSL object, and libgearman goes on as if the first one had only
+   been slow (SSL_ERROR_WANT_WRITE until the connect completes). A failed certificate
+   verification (a wrong CA) is not redone.
+
    OpenSSL is not linked here: its functions are looked up in the process (libgearman loaded
    libssl), so a libgearman without TLS needs nothing of this. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <stddef.h>
+#include <string.h>
+#include <sys/socket.h>
 
 #include "socket_buffers.h"
 #include "tls_verify.h"
@@ -46,18 +59,31 @@
 #define GXS_SSL_ERROR_SSL 1  /* openssl/ssl.h SSL_ERROR_* */
 #define GXS_SSL_ERROR_SYSCALL 5
 #define GXS_SSL_ERROR_ZERO_RETURN 6
+#define GXS_X509_V_OK 0
+#define GXS_TLS_REDO 2  /* handshakes redone per connection, at most */
 
 typedef void (*gxs_tls_connect_state_fn)(void *ssl);
 typedef void (*gxs_tls_set_verify_fn)(void *ssl, int mode, void *callback);
 typedef void (*gxs_tls_clear_fn)(void);
 typedef int (*gxs_tls_read_fn)(void *ssl, void *buf, int num);
 typedef int (*gxs_tls_get_error_fn)(const void *ssl, int ret);
+typedef int (*gxs_tls_write_fn)(void *ssl, const void *buf, int num);
+typedef int (*gxs_tls_int_fn)(const void *ssl);
+typedef long (*gxs_tls_long_fn)(const void *ssl);
 
 static gxs_tls_connect_state_fn gxs_tls_forward = 0;
 static gxs_tls_set_verify_fn gxs_tls_set_verify = 0;
 static gxs_tls_clear_fn gxs_tls_clear_errors = 0;
 static gxs_tls_read_fn gxs_tls_read_forward = 0;
 static gxs_tls_get_error_fn gxs_tls_get_error_forward = 0;
+static gxs_tls_write_fn gxs_tls_write_forward = 0;
+static gxs_tls_int_fn gxs_tls_init_finished = 0;  /* SSL_is_init_finished */
+static gxs_tls_int_fn gxs_tls_get_fd = 0;
+static gxs_tls_int_fn gxs_tls_clear = 0;  /* SSL_clear */
+static gxs_tls_long_fn gxs_tls_verify_result = 0;
+static __thread const void *gxs_tls_redo_ssl = 0;  /* the connection whose handshakes are counted */
+static __thread int gxs_tls_redo_count = 0;
+static unsigned long gxs_tls_redone = 0;
 static __thread const void *gxs_tls_failed_read = 0;  /* its next SSL_get_error: ZERO_RETURN */
 static unsigned long gxs_tls_failed_reads = 0;
 static int gxs_tls_installed = 0;
@@ -85,6 +111,53 @@ static int gxs_tls_read(void *ssl, void *buf, int num)
             ret = 0;
         }
         errno = saved;
+    }
+    return ret;
+}
+
+/* A new TCP connection to the same address on ssl's descriptor, and ssl ready for a new handshake.
+   0 when that is not possible (the caller then reports the first failure). */
+static int gxs_tls_reconnect(void *ssl)
+{
+    struct sockaddr_storage peer;
+    struct sockaddr unspec;
+    socklen_t len = sizeof peer;
+    int fd = gxs_tls_get_fd(ssl);
+    if (fd < 0 || getpeername(fd, (struct sockaddr *)&peer, &len) != 0)
+        return 0;
+    memset(&unspec, 0, sizeof unspec);
+    unspec.sa_family = AF_UNSPEC;
+    if (connect(fd, &unspec, sizeof unspec) != 0)
+        return 0;
+    if (connect(fd, (struct sockaddr *)&peer, len) != 0 && errno != EINPROGRESS)
+        return 0;
+    if (gxs_tls_clear(ssl) != 1)
+        return 0;
+    gxs_tls_clear_errors();
+    gxs_tls_set_verify(ssl, GXS_SSL_VERIFY_PEER, NULL);
+    gxs_tls_forward(ssl);  /* SSL_set_connect_state */
+    return 1;
+}
+
+static int gxs_tls_write(void *ssl, const void *buf, int num)
+{
+    int ret = gxs_tls_write_forward(ssl, buf, num);
+    while (ret <= 0 && gxs_tls_init_finished(ssl) == 0) {
+        int saved = errno;
+        int error = gxs_tls_get_error_forward(ssl, ret);
+        if (ssl != gxs_tls_redo_ssl) {
+            gxs_tls_redo_ssl = ssl;
+            gxs_tls_redo_count = 0;
+        }
+        if (!(error == GXS_SSL_ERROR_SSL || (error == GXS_SSL_ERROR_SYSCALL && saved == 0))
+            || gxs_tls_verify_result(ssl) != GXS_X509_V_OK || gxs_tls_redo_count >= GXS_TLS_REDO
+            || !gxs_tls_reconnect(ssl)) {
+            errno = saved;
+            break;
+        }
+        gxs_tls_redo_count++;
+        __atomic_add_fetch(&gxs_tls_redone, 1, __ATOMIC_RELAXED);
+        ret = gxs_tls_write_forward(ssl, buf, num);  /* usually SSL_ERROR_WANT_WRITE: connecting */
     }
     return ret;
 }
@@ -117,8 +190,15 @@ int gxs_tls_install(void)
     gxs_tls_clear_errors = (gxs_tls_clear_fn)dlsym(RTLD_DEFAULT, "ERR_clear_error");
     gxs_tls_read_forward = (gxs_tls_read_fn)dlsym(RTLD_DEFAULT, "SSL_read");
     gxs_tls_get_error_forward = (gxs_tls_get_error_fn)dlsym(RTLD_DEFAULT, "SSL_get_error");
+    gxs_tls_write_forward = (gxs_tls_write_fn)dlsym(RTLD_DEFAULT, "SSL_write");
+    gxs_tls_init_finished = (gxs_tls_int_fn)dlsym(RTLD_DEFAULT, "SSL_is_init_finished");
+    gxs_tls_get_fd = (gxs_tls_int_fn)dlsym(RTLD_DEFAULT, "SSL_get_fd");
+    gxs_tls_clear = (gxs_tls_int_fn)dlsym(RTLD_DEFAULT, "SSL_clear");
+    gxs_tls_verify_result = (gxs_tls_long_fn)dlsym(RTLD_DEFAULT, "SSL_get_verify_result");
     if (gxs_tls_set_verify == 0 || gxs_tls_forward == 0 || gxs_tls_clear_errors == 0
-        || gxs_tls_read_forward == 0 || gxs_tls_get_error_forward == 0) {
+        || gxs_tls_read_forward == 0 || gxs_tls_get_error_forward == 0 || gxs_tls_write_forward == 0
+        || gxs_tls_init_finished == 0 || gxs_tls_get_fd == 0 || gxs_tls_clear == 0
+        || gxs_tls_verify_result == 0) {
         gxs_tls_status = GXS_TLS_NO_OPENSSL;
         return gxs_tls_status;
     }
@@ -129,6 +209,9 @@ int gxs_tls_install(void)
     if (gxs_tls_status == GXS_SB_OK)
         gxs_tls_status = gxs_tls_redirect("SSL_read", (void *)&gxs_tls_read,
                                           (void **)&gxs_tls_read_forward);
+    if (gxs_tls_status == GXS_SB_OK)
+        gxs_tls_status = gxs_tls_redirect("SSL_write", (void *)&gxs_tls_write,
+                                          (void **)&gxs_tls_write_forward);
     if (gxs_tls_status == GXS_SB_OK)
         gxs_tls_status = gxs_tls_redirect("SSL_set_connect_state", (void *)&gxs_tls_connect_state,
                                           (void **)&gxs_tls_forward);
@@ -143,4 +226,9 @@ unsigned long gxs_tls_verified_connections(void)
 unsigned long gxs_tls_failed_reads_count(void)
 {
     return __atomic_load_n(&gxs_tls_failed_reads, __ATOMIC_RELAXED);
+}
+
+unsigned long gxs_tls_redone_handshakes(void)
+{
+    return __atomic_load_n(&gxs_tls_redone, __ATOMIC_RELAXED);
 }

@@ -17,5 +17,7 @@ unsigned long gxs_tls_verified_connections(void);
 /* How many fatal SSL_read() failures were handed to libgearman as "connection closed" (its own
    handling of them parses garbage; see tls_verify.c). */
 unsigned long gxs_tls_failed_reads_count(void);
+/* How many failed handshakes were redone on a new connection (see tls_verify.c). */
+unsigned long gxs_tls_redone_handshakes(void);
 
 #endif

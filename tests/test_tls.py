@@ -211,19 +211,25 @@ def test_wrong_ca_fails_the_handshake(pki: Pki) -> None:
 
 
 class BadRecordServer:
-    """A TLS server on 127.0.0.1 that completes the handshake, reads the client's first request,
-    then writes a record no TLS session can decrypt straight onto the socket (as gearmand 2.0.0's
-    processing thread does now and then with a close_notify meant for an earlier connection on the
-    same descriptor), and keeps the connection open. Serves at most ``limit`` connections."""
+    """A TLS server on 127.0.0.1 that writes a record no TLS session can decrypt straight onto the
+    socket, as gearmand does now and then with a close_notify meant for an earlier connection on
+    the same descriptor (docs/versions.md, TLS). ``when="after"``: after the handshake and the
+    client's first request (every connection); ``when="during"``: on the first connection right
+    after accepting, into the client's handshake; later connections then get a real handshake and
+    an answer to ECHO_REQ. Serves at most ``limit`` connections, holding each open."""
 
-    def __init__(self, pki: Pki, limit: int = 5) -> None:
+    JUNK = b"\x17\x03\x03\x00\x20" + b"\x5a" * 32
+
+    def __init__(self, pki: Pki, when: str = "after", limit: int = 5) -> None:
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.load_cert_chain(pki.server_cert, pki.server_key)
+        self.when = when
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.listener.settimeout(0.2)
         self.servers = f"127.0.0.1:{self.listener.getsockname()[1]}"
         self.limit = limit
         self.served = 0
+        self.answered = 0
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
@@ -238,17 +244,30 @@ class BadRecordServer:
                     continue
                 self.served += 1
                 raw.settimeout(LIMIT)
+                held.append(raw)
                 try:
+                    if self.when == "during" and self.served == 1:
+                        raw.sendall(self.JUNK)
+                        continue
                     conn = self.context.wrap_socket(raw, server_side=True)
-                    conn.recv(12)  # the request's header: the handshake is done, the request sent
-                    os.write(conn.fileno(), b"\x17\x03\x03\x00\x20" + b"\x5a" * 32)
                     held.append(conn)
+                    header = conn.recv(12)  # the handshake is done, the request sent
+                    if self.when == "after":
+                        os.write(conn.fileno(), self.JUNK)
+                        continue
+                    size = int.from_bytes(header[8:12], "big")
+                    data = b""
+                    while len(data) < size:
+                        data += conn.recv(size - len(data))
+                    if header[4:8] == (16).to_bytes(4, "big"):  # ECHO_REQ: ECHO_RES
+                        conn.sendall(b"\0RES" + (17).to_bytes(4, "big") + header[8:12] + data)
+                        self.answered += 1
                 except (OSError, ssl.SSLError):
-                    raw.close()
+                    pass
         finally:
             self.stopping.wait(LIMIT)
-            for conn in held:
-                conn.close()
+            for sock in held:
+                sock.close()
             self.listener.close()
 
     def close(self) -> None:
@@ -257,28 +276,40 @@ class BadRecordServer:
         assert not self.thread.is_alive()
 
 
+def _run_client(code: str, pki: Pki, server: BadRecordServer) -> List[str]:
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code.format(ca=pki.ca, cert=pki.client_cert, key=pki.client_key,
+                                               servers=server.servers)],
+            capture_output=True, text=True, timeout=LIMIT + 10,
+        )
+    finally:
+        server.close()
+    assert done.returncode == 0, (done.returncode, done.stdout, done.stderr)
+    return done.stdout.split()
+
+
+@needs_client_tls
+def test_a_handshake_broken_by_a_stray_record_is_redone(pki: Pki) -> None:
+    # Nothing was sent before the handshake completed: tls_verify.c redoes it on a new connection.
+    server = BadRecordServer(pki, when="during")
+    out = _run_client(ECHO_CLIENT, pki, server)
+    assert out[:1] == ["echoed"], out
+    assert int(out[2]) == 1 and server.served == 2 and server.answered == 1, out
+
+
 @needs_client_tls
 def test_a_bad_record_after_the_handshake_is_a_lost_connection(pki: Pki) -> None:
     # libgearman's read path turns a fatal SSL_read() error into "14 bytes received" and parses
     # stale buffer contents as a packet: a segfault, a made-up packet or a hang. tls_verify.c hands
     # it to libgearman as "connection closed" instead. The client runs in a child process, so
     # that a regression kills the child, not the test run.
-    server = BadRecordServer(pki)
-    try:
-        code = BAD_RECORD_CLIENT.format(
-            ca=pki.ca, cert=pki.client_cert, key=pki.client_key, servers=server.servers
-        )
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              timeout=LIMIT + 10)
-    finally:
-        server.close()
-    assert done.returncode == 0, (done.returncode, done.stdout, done.stderr)
-    name, code_name, failed_reads = done.stdout.split()[:3]
-    assert (name, code_name) == ("GearmanConnectionError", "GEARMAN_LOST_CONNECTION"), done.stdout
-    assert int(failed_reads) >= 1 and server.served >= 1, done.stdout
+    out = _run_client(ECHO_CLIENT, pki, BadRecordServer(pki, when="after"))
+    assert out[:2] == ["GearmanConnectionError", "GEARMAN_LOST_CONNECTION"], out
+    assert int(out[3]) >= 1, out  # the read failures handed to libgearman as "closed"
 
 
-BAD_RECORD_CLIENT = """
+ECHO_CLIENT = """
 from gearman_xs import Client, GearmanError
 from gearman_xs._libgearman import lib
 with Client() as c:
@@ -287,9 +318,10 @@ with Client() as c:
     c.set_timeout(5000)
     try:
         c.echo(b"ping")
-        print("no error")
+        print("echoed -", lib.gxs_tls_redone_handshakes(), lib.gxs_tls_failed_reads_count())
     except GearmanError as exc:
-        print(type(exc).__name__, exc.name, lib.gxs_tls_failed_reads_count(), exc)
+        print(type(exc).__name__, exc.name, lib.gxs_tls_redone_handshakes(),
+              lib.gxs_tls_failed_reads_count(), exc)
 """
 
 

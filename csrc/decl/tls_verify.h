@@ -5,3 +5,4 @@
 int gxs_tls_install(void);
 unsigned long gxs_tls_verified_connections(void);
 unsigned long gxs_tls_failed_reads_count(void);
+unsigned long gxs_tls_redone_handshakes(void);
