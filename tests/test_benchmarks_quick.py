@@ -1,5 +1,11 @@
 """benchmarks/run.py --quick keeps working: it compiles the C programs, starts its own gearmand, runs
-every workload with gearman_xs and C, and writes JSON with a ratio for each (numbers not judged)."""
+every workload with gearman_xs and C, and writes JSON with a ratio for each (numbers not judged).
+
+A workload that fails is run once more on its own (``--only``) and must then succeed: the quick
+sizes time real jobs for a fixed 0.3 s (scale) or in a few hundred round trips, and on a starved
+machine (``stress-ng --cpu 2`` beside the suite) one run can fail for the machine's sake, while a
+broken harness or binding fails both. The first failure is reported as a warning with its full
+text."""
 
 from __future__ import annotations
 
@@ -8,7 +14,9 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
+from typing import Any, Dict, Tuple
 
 import pytest
 
@@ -24,15 +32,26 @@ pytestmark = [
 ]
 
 
-def test_quick_run_writes_every_workload(tmp_path: Path) -> None:
-    out = tmp_path / "quick.json"
+def _quick(out: Path, *only: str) -> Tuple[subprocess.CompletedProcess[str], Dict[str, Any]]:
     env = {k: v for k, v in os.environ.items() if k not in ("GEARMAN_SERVERS", "GEARMAN_XS_SOCKET_BUFFERS")}
-    proc = subprocess.run(
-        [sys.executable, str(RUN), "--quick", "--json", str(out)],
-        capture_output=True, text=True, timeout=300, env=env, check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    results = json.loads(out.read_text())
+    cmd = [sys.executable, str(RUN), "--quick", "--json", str(out)]
+    if only:
+        cmd += ["--only", ",".join(only)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, check=False)
+    assert out.exists(), proc.stdout[-2000:] + proc.stderr[-2000:]  # written even when a workload failed
+    return proc, json.loads(out.read_text())
+
+
+def test_quick_run_writes_every_workload(tmp_path: Path) -> None:
+    proc, results = _quick(tmp_path / "quick.json")
+    failed = {name: e["error"] for name, e in results["workloads"].items() if "error" in e}
+    if failed:
+        warnings.warn(f"quick benchmark: {sorted(failed)} failed once, run again: {failed}", stacklevel=1)
+        again_proc, again = _quick(tmp_path / "again.json", *failed)
+        assert again_proc.returncode == 0, (failed, again_proc.stdout[-2000:] + again_proc.stderr[-2000:])
+        results["workloads"].update(again["workloads"])
+    else:
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert results["quick"] is True
     assert results["machine"]["socket_buffers"] == "LIFTED"
     assert sorted(results["workloads"]) == sorted(WORKLOADS)
