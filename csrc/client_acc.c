@@ -7,6 +7,7 @@
 #include "callbacks.h"
 #include "client_acc.h"
 #include "conn_watch.h"
+#include "net_guard.h"
 
 static int gxs_acc_append(gxs_acc *a, const void *p, size_t n)
 {
@@ -140,6 +141,17 @@ gearman_task_st *gxs_add_acc_task(gearman_client_st *c, int kind, gxs_acc *a,
     return t;
 }
 
+/* gearman_client_run_tasks() as a Client's call for the packet guard: a connection that broke
+   is read to its end before libgearman sees the error (net_guard.c), so a JOB_CREATED or a result
+   that had arrived is not dropped (a job taken for unacknowledged is submitted again). */
+gearman_return_t gxs_client_run_tasks(gearman_client_st *c)
+{
+    int previous = gxs_ng_client_enter();
+    gearman_return_t rc = gearman_client_run_tasks(c);
+    gxs_ng_client_leave(previous);
+    return rc;
+}
+
 static long gxs_ns_since(const struct timespec *then, const struct timespec *now)
 {
     return (long)(now->tv_sec - then->tv_sec) * 1000000000L + (now->tv_nsec - then->tv_nsec);
@@ -187,7 +199,7 @@ long gxs_acc_do(gearman_client_st *c, int kind, gxs_acc *a, const char *fn, cons
         a->rc = ret != GEARMAN_SUCCESS ? ret : GEARMAN_UNKNOWN_STATE;
         return GXS_DO_NOT_ADDED;
     }
-    a->run_rc = gearman_client_run_tasks(c);
+    a->run_rc = gxs_client_run_tasks(c);
     if (a->run_rc != GEARMAN_SUCCESS || !a->done) {
         a->task = t;
         return GXS_DO_PENDING;

@@ -54,6 +54,9 @@ gearman_task_st *gxs_add_acc_task(gearman_client_st *c, int kind, gxs_acc *a, co
                                   const char *unique, const void *w, size_t n,
                                   gearman_return_t *ret);
 
+/* gearman_client_run_tasks() that reads a broken connection to its end first (net_guard.c). */
+gearman_return_t gxs_client_run_tasks(gearman_client_st *c);
+
 /* The fast path of do*(): see client_acc.c. */
 long gxs_acc_do(gearman_client_st *c, int kind, gxs_acc *a, const char *fn, const char *unique,
                 const char *w, size_t n, int fd);

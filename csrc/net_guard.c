@@ -31,6 +31,17 @@
    more on that socket. The slot for socket() is redirected too, only to reset a socket's state when
    libgearman opens it.
 
+   Read what arrived (the poll() slot, during a Client's run_tasks() only: gxs_ng_client_enter):
+   when a connection breaks (an RST: POLLERR|POLLHUP), libgearman's client treats it as fatal
+   before it reads what the server had sent until then (client.cc, "Connection errors are fatal"),
+   although the kernel still holds those bytes. A JOB_CREATED dropped there makes the Client take an
+   accepted job for one that may never have reached the server and submit it again: run twice if
+   the first copy had already finished. So while bytes are waiting on such a socket (or in the
+   guard's buffer), gxs_ng_poll() reports only POLLIN: libgearman reads them (JOB_CREATED, even
+   WORK_COMPLETE) and then meets the error on its next recv(). A Worker's sockets are left alone: a
+   JOB_ASSIGN that came in on a connection already broken must not run (gearmand gives that job to
+   another worker).
+
    Wait mode (gxs_ng_set_wait, a Worker's calls): an empty socket is waited on inside recv() instead
    of reporting EAGAIN, because libgearman 1.1.20's worker frees the job it is receiving into when
    its poll times out (a reply slower than the Worker's 200 ms poll slice killed the process). A
@@ -42,6 +53,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
+#include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -69,16 +81,21 @@ struct gxs_ng_fd {
 
 typedef ssize_t (*gxs_ng_recv_fn)(int, void *, size_t, int);
 typedef int (*gxs_ng_socket_fn)(int, int, int);
+typedef int (*gxs_ng_poll_fn)(struct pollfd *, nfds_t, int);
 
 static struct gxs_ng_fd *gxs_ng_chunks[GXS_NG_CHUNKS];
 static gxs_ng_recv_fn gxs_ng_real_recv = 0;
 static gxs_ng_socket_fn gxs_ng_real_socket = 0;
+static gxs_ng_poll_fn gxs_ng_real_poll = 0;
+static int gxs_ng_poll_status = GXS_SB_NOT_INITIALIZED;
 static int gxs_ng_status = GXS_SB_NOT_INITIALIZED;
 static unsigned long gxs_ng_counts[GXS_NG_NCOUNTS];
+static unsigned long gxs_ng_read_first = 0;   /* broken connections read to the end first */
 
 static __thread int gxs_ng_reason = GXS_NG_HEADERS;   /* the last packet neutralised here */
 static __thread uint32_t gxs_ng_detail = 0;
 static __thread int gxs_ng_wait_ms = 0;                /* > 0: a Worker's call (gxs_ng_read) */
+static __thread int gxs_ng_client = 0;                 /* 1: inside a Client's run_tasks() */
 
 /* libgearman's command table (libgearman/command.cc): how many NUL-terminated arguments a packet
    carries before its last argument or its data, and whether it has data (streamed). */
@@ -322,6 +339,52 @@ static int gxs_ng_socket(int domain, int type, int protocol)
     return fd;
 }
 
+/* Bytes waiting to be read on fd: in the guard's buffer, or in the kernel (FIONREAD). */
+static int gxs_ng_pending(int fd)
+{
+    struct gxs_ng_fd *st = gxs_ng_state(fd);
+    int n = 0;
+    if (st != NULL && st->buf != NULL && !st->poisoned && (st->ready > 0 || st->have > 0))
+        return 1;
+    return ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+}
+
+static int gxs_ng_poll(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+    int r = gxs_ng_real_poll(fds, nfds, timeout);
+    nfds_t i;
+    if (r <= 0 || !gxs_ng_client)
+        return r;
+    for (i = 0; i < nfds; i++) {
+        if ((fds[i].revents & (POLLERR | POLLHUP)) && !(fds[i].revents & POLLNVAL)
+            && (fds[i].events & POLLIN) && gxs_ng_pending(fds[i].fd)) {
+            /* read first: the error comes back on the recv() after the last byte */
+            fds[i].revents = POLLIN;
+            __atomic_add_fetch(&gxs_ng_read_first, 1, __ATOMIC_RELAXED);
+        }
+    }
+    return r;
+}
+
+int gxs_ng_client_enter(void)
+{
+    int previous = gxs_ng_client;
+    gxs_ng_client = 1;
+    return previous;
+}
+
+void gxs_ng_client_leave(int previous)
+{
+    gxs_ng_client = previous;
+}
+
+unsigned long gxs_ng_read_first_count(void)
+{
+    return __atomic_load_n(&gxs_ng_read_first, __ATOMIC_RELAXED);
+}
+
+int gxs_ng_poll_status_code(void) { return gxs_ng_poll_status; }
+
 void gxs_ng_set_wait(int ms)
 {
     gxs_ng_wait_ms = ms;
@@ -355,6 +418,13 @@ int gxs_ng_install(void)
         status = gxs_sb_redirect("recv", (void *)&gxs_ng_recv, &forward_recv);
         if (status == GXS_SB_OK)
             gxs_ng_real_recv = (gxs_ng_recv_fn)forward_recv;
+    }
+    if (status == GXS_SB_OK) {
+        void *forward_poll = (void *)&poll;
+        gxs_ng_real_poll = &poll;
+        gxs_ng_poll_status = gxs_sb_redirect("poll", (void *)&gxs_ng_poll, &forward_poll);
+        if (gxs_ng_poll_status == GXS_SB_OK)
+            gxs_ng_real_poll = (gxs_ng_poll_fn)forward_poll;
     }
     gxs_ng_status = status;
     return status;

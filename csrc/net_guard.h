@@ -24,6 +24,15 @@ unsigned long gxs_ng_counter(int what);
 /* ms > 0: this thread's libgearman calls are a Worker's, whose replies are waited for in recv()
    for up to ms (see net_guard.c); 0: a Client's (libgearman polls). Also forgets the last reason. */
 void gxs_ng_set_wait(int ms);
+/* A Client's run_tasks() (client_acc.c, gxs_client_run_tasks): while inside, a connection that
+   broke with bytes still to read reports only POLLIN to libgearman (see net_guard.c). Returns the
+   previous state, for gxs_ng_client_leave(). */
+int gxs_ng_client_enter(void);
+void gxs_ng_client_leave(int previous);
+/* How many times a broken connection was read to the end first; the poll() slot's GXS_SB_* status
+   (GXS_SB_NOT_INITIALIZED when the guard is not installed). */
+unsigned long gxs_ng_read_first_count(void);
+int gxs_ng_poll_status_code(void);
 /* The last header the guard neutralised in this thread (GXS_NG_COMMAND, _TEXT or _HANDLE; with the
    command number, first byte or handle size in *detail), or GXS_NG_HEADERS for none; clears it. */
 int gxs_ng_take_reason(uint32_t *detail);

@@ -35,7 +35,8 @@ from .errors import CONNECTION_CODES, error_from, error_text
 if TYPE_CHECKING:  # pragma: no cover
     from .task import Task
 
-__all__ = ["CClient", "CONNECTION_ERRORS", "CONNECT_CHECK", "EXCEPTION", "maybe_queued", "spec_of"]
+__all__ = ["CClient", "CONNECTION_ERRORS", "CONNECT_CHECK", "EXCEPTION", "accepted_lost", "maybe_queued",
+           "not_sent_again", "spec_of"]
 
 NULL = ffi.NULL
 SUCCESS: int = lib.GEARMAN_SUCCESS
@@ -308,6 +309,38 @@ class CClient:
             self.exceptions_on = exceptions or b"exceptions" in wanted
         self.prepared = True
         return True
+
+
+def accepted_lost(spec: bytes, handle: Optional[str], why: Optional[str]) -> str:
+    """The message of a connection lost after the server accepted a foreground job (JOB_CREATED)
+    and before its result: the job is not submitted again."""
+    return (
+        f"the connection to {spec.decode('utf-8', 'replace')} was lost after the server accepted the "
+        f"job (JOB_CREATED{', handle ' + handle if handle else ''}) and before its result came "
+        f"({why or 'no reason given'}): the result is lost. The job was not submitted again (that "
+        "could run it twice): it may have run, may still be running, or, if it was still queued, "
+        "may have been dropped by the server with the connection"
+    )
+
+
+def not_sent_again(spec: bytes, why: Optional[str], known: bool) -> str:
+    """The message of a connection lost between sending a job to ``spec`` and its JOB_CREATED,
+    when ``spec`` answered afterwards that it does not know the job (``known`` False), or holds a
+    foreground job of that unique queued (``known`` True): either way it is not submitted again."""
+    name = spec.decode("utf-8", "replace")
+    head = (f"the connection to {name} was lost after the job was sent and before the server "
+            f"acknowledged it ({why or 'no answer'}): ")
+    if known:
+        return head + (
+            f"{name} holds it queued, and gearmand drops a queued foreground job whose client has "
+            "gone (it runs only if another client submitted the same unique). It was not submitted "
+            "again: submit it again (the same unique would join the dropped copy)"
+        )
+    return head + (
+        f"{name} does not know the job now: it never arrived, or it has already run (its "
+        "JOB_CREATED and result were lost with the connection). It was not submitted again: that "
+        "could run it twice"
+    )
 
 
 def maybe_queued(spec: bytes, why: Optional[str]) -> str:

@@ -10,8 +10,10 @@ The slow path (``_drive()``) runs further slices until the job ends, against the
 ``GearmanTimeout`` after the user's timeout without progress, an idle check of a silent foreground
 job (``_client_probes.known_anywhere``), and the connection rules: a submission is repeated only
 when it provably never reached a server (the connect failed), or once to the same server with the
-same unique (gearmand coalesces it) when the connection was lost before JOB_CREATED; otherwise
-``GearmanConnectionError`` says the job may be queued there. ``do_background_at()`` (SUBMIT_JOB_EPOCH)
+same unique (gearmand coalesces it) when the connection was lost before any answer and that server
+says it holds the job running (or queued, for a background job); otherwise
+``GearmanConnectionError`` says which case it was (accepted and its result lost, unknown to the
+server, or maybe queued there). ``do_background_at()`` (SUBMIT_JOB_EPOCH)
 is here too: one submission, its handle as the result once JOB_CREATED came.
 """
 
@@ -22,8 +24,15 @@ import uuid
 from typing import Any, Dict, Optional, Tuple, Union
 
 from . import _args, compat
-from ._client_c import CONNECT_CHECK, CONNECTION_ERRORS, CClient, maybe_queued
-from ._client_probes import PROBE_TIMEOUT_MS, known_anywhere
+from ._client_c import (
+    CONNECT_CHECK,
+    CONNECTION_ERRORS,
+    CClient,
+    accepted_lost,
+    maybe_queued,
+    not_sent_again,
+)
+from ._client_probes import PROBE_TIMEOUT_MS, known_anywhere, unique_statuses
 from ._clock import CHECK, TIMED_OUT, Clock
 from ._guard import Guard
 from ._libgearman import ffi, lib
@@ -189,12 +198,24 @@ class DoPath:
             if lost == lib.GEARMAN_COULD_NOT_CONNECT or spec is None:
                 cc.server_failed(lost)  # never sent: the next server may take it
                 c = cc.ready(clock)
-            elif not retried_same and reachable(spec, clock.limit(CONNECT_CHECK)):
-                retried_same = True  # maybe queued there: the same unique again, coalesced
-                c = cc.ready(clock, only=spec)
-            else:
+                continue
+            # Sent, maybe received: the protocol cannot tell. Ask the server by unique.
+            why = error_text(c)
+            unique = u if isinstance(u, bytes) else ffi.string(u)
+            status = None
+            if not retried_same and reachable(spec, clock.limit(CONNECT_CHECK)):
+                status = unique_statuses(cc, spec, [unique], clock).get(unique)
+            if status is None:  # no answer (or already sent again once)
                 cc.server_failed(lost)
-                cc.raise_error(lost, message=maybe_queued(spec, error_text(c)))
+                cc.raise_error(lost, message=maybe_queued(spec, why))
+            if status.is_known and (status.is_running or kind >= BACKGROUND):
+                # there, running (or a queued background job): the same unique again is coalesced
+                # with it (its result comes to this call)
+                retried_same = True
+                c = cc.ready(clock, only=spec)
+                continue
+            cc.dirty = True
+            cc.raise_error(lost, message=not_sent_again(spec, why, status.is_known))
         else:
             cc.raise_error(lib.GEARMAN_COULD_NOT_CONNECT, message=cc.no_server_text())
         assert r is not None  # the loop ends with a gxs_acc_do() outcome
@@ -206,7 +227,9 @@ class DoPath:
         if rc != SUCCESS:
             exc = bytes(ffi.unpack(acc.exc, acc.exc_size)) if acc.exc_size else b""
             failed = rc in (_WORK_FAIL, lib.GEARMAN_WORK_EXCEPTION)
-            cc.raise_error(rc, exception=exc, message=lost_message if failed else error_text(c))
+            if lost_message is None and not failed:
+                lost_message = error_text(c)
+            cc.raise_error(rc, exception=exc, message=lost_message)
         if kind >= BACKGROUND:
             if acc.handle[0] == b"\0":  # the guard stops most of these (not a NUL-led handle)
                 cc.raise_error(lib.GEARMAN_INVALID_PACKET,
@@ -219,7 +242,8 @@ class DoPath:
     ) -> Tuple[int, Optional[str]]:
         """The slow path of do*(): loops run_tasks() slices until the task is done. Returns
         (the connection error code when the connection failed before any answer, so the caller
-        decides whether to submit again, else SUCCESS; the failure message of a job found lost)."""
+        decides whether to submit again, else SUCCESS; the failure message of a job found lost, or
+        of one whose connection broke after JOB_CREATED)."""
         cc = self.cc
         while True:
             if acc.done:
@@ -238,8 +262,10 @@ class DoPath:
                 if acc.events == 0:
                     cc.error = error_text(c)
                     return int(rc), None
+                # accepted (JOB_CREATED came): never submitted again, the result is lost
                 acc.done, acc.rc = 1, rc
-                continue
+                handle = _args.c_string(lib.gearman_task_job_handle(task))
+                return SUCCESS, accepted_lost(cc.spec or b"?", handle, error_text(c))
             elif rc not in (_TIMEOUT, _PAUSE):
                 acc.done, acc.rc = 1, rc
                 continue
@@ -250,13 +276,13 @@ class DoPath:
             elif outcome == CHECK and not background and compat.WORKAROUNDS["lost-work-fail"]:
                 handle = _args.c_string(lib.gearman_task_job_handle(task))
                 if handle is not None and known_anywhere(cc, handle.encode(), clock) is False:
-                    rc = lib.gearman_client_run_tasks(c)  # drain what may already have arrived
+                    rc = lib.gxs_client_run_tasks(c)  # drain what may already have arrived
                     if not acc.done:
                         acc.done, acc.rc = 1, _WORK_FAIL
                         cc.dirty = True
                         return SUCCESS, LOST_JOB
                     continue
-            rc = lib.gearman_client_run_tasks(c)
+            rc = lib.gxs_client_run_tasks(c)
 
     def background_at(self, when: int, fn: bytes, unique: Optional[bytes], prio: int, w: Any, n: int) -> str:
         """do_background_at(): one SUBMIT_JOB_EPOCH; its handle once JOB_CREATED came, within the
@@ -298,7 +324,7 @@ class DoPath:
             if clock.step(0) == TIMED_OUT:
                 cc.dirty = True
                 cc.raise_error(_TIMEOUT, message=f"no JOB_CREATED within {clock.timeout} ms")
-            rc = int(lib.gearman_client_run_tasks(c))
+            rc = int(lib.gxs_client_run_tasks(c))
             if rc in CONNECTION_ERRORS:
                 cc.server_failed(rc)
                 spec = cc.spec or b"?"

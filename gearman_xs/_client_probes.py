@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import time
-from typing import Any, Callable, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from ._client_c import CONNECTION_ERRORS, CClient
 from ._clock import Clock
@@ -26,7 +26,7 @@ from .admin import Admin, AdminError
 from .errors import GearmanError, error_text
 
 __all__ = ["JobStatus", "PROBE_TIMEOUT_MS", "cancel_job", "echo", "job_status", "known_anywhere",
-           "probe_rc", "unique_status"]
+           "unique_statuses", "probe_rc", "unique_status"]
 
 NULL = ffi.NULL
 SUCCESS: int = lib.GEARMAN_SUCCESS
@@ -87,6 +87,36 @@ def known_anywhere(cc: CClient, handle: bytes, clock: Clock) -> Optional[bool]:
     them together no more than the clock has left."""
     status, _, _ = _job_status_each(cc, handle, clock, PROBE_TIMEOUT_MS)
     return None if status is None else status.is_known
+
+
+def unique_statuses(cc: CClient, spec: bytes, uniques: List[bytes], clock: Clock) -> Dict[bytes, JobStatus]:
+    """What the server ``spec`` says now of each of ``uniques`` (GET_STATUS_UNIQUE: known, i.e.
+    queued or running, and running), asked on one throw-away client, each answer within
+    PROBE_TIMEOUT_MS and all of them within the clock. A unique without an answer is left out."""
+    statuses: Dict[bytes, JobStatus] = {}
+    if not uniques:
+        return statuses
+    c = _probe_client(cc, spec)
+    try:
+        for unique in uniques:
+            if clock.expired():
+                break
+            found: List[JobStatus] = []
+
+            def call(u: bytes = unique, found: List[JobStatus] = found) -> int:
+                st = lib.gearman_client_unique_status(c, u, len(u))
+                rc = int(lib.gearman_status_return(st))
+                if rc == SUCCESS:
+                    found[:] = [JobStatus(bool(lib.gearman_status_is_known(st)),
+                                          bool(lib.gearman_status_is_running(st)), 0, 0)]
+                return rc
+
+            if probe_rc(call, clock, PROBE_TIMEOUT_MS) != SUCCESS or not found:
+                break  # that server does not answer (the rest are left out)
+            statuses[unique] = found[0]
+    finally:
+        lib.gearman_client_free(c)
+    return statuses
 
 
 def echo(cc: CClient, w: Any, n: int) -> None:

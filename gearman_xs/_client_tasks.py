@@ -24,9 +24,9 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _args, compat
-from ._client_c import CONNECT_CHECK, CONNECTION_ERRORS, CClient, maybe_queued
+from ._client_c import CONNECT_CHECK, CONNECTION_ERRORS, CClient, maybe_queued, not_sent_again
 from ._client_do import LOST_JOB
-from ._client_probes import known_anywhere
+from ._client_probes import JobStatus, known_anywhere, unique_statuses
 from ._clock import CHECK, TIMED_OUT, Clock
 from ._guard import Guard
 from ._libgearman import ffi, lib
@@ -216,7 +216,7 @@ class TaskRunner:
         else:
             progress = clock
         while self.live:
-            rc = lib.gearman_client_run_tasks(c)
+            rc = lib.gxs_client_run_tasks(c)
             if cc.fd < 0:
                 cc.fd = lib.gxs_cw_take()
             self.reap()
@@ -255,21 +255,33 @@ class TaskRunner:
     def _connection_lost(self, c: Any, rc: int, clock: Clock) -> bool:
         """run_tasks() on a connection error: acknowledged tasks end with what libgearman says;
         unacknowledged ones are submitted again (pending) when they provably never reached the
-        server (the connect failed) or, once, to the same server (same unique: coalesced); else
-        they end with ``rc`` (they may be queued there). True when no task is left live."""
+        server (the connect failed), or, once, to the same server (same unique: coalesced) when it
+        says it holds them running (or queued, for background jobs); else they end with ``rc``
+        (sent or not, the protocol cannot tell: submitting them again could run them twice). True
+        when no task is left live."""
         cc = self.cc
         cc.dirty = True
         text = error_text(c)
         cc.error = text
         spec = cc.spec
         never_sent = rc == lib.GEARMAN_COULD_NOT_CONNECT or spec is None
-        same = False
+        statuses: Dict[bytes, JobStatus] = {}
+        asked = False
         if not never_sent and not self.retried_same and spec is not None:
-            same = reachable(spec, clock.limit(CONNECT_CHECK)) is True
+            unacked = [t._unique for t in self.live.values()
+                       if t._job_handle is None and t._kind != STATUS and t._unique is not None]
+            if reachable(spec, clock.limit(CONNECT_CHECK)) is True:
+                statuses = unique_statuses(cc, spec, unacked, clock)
+                asked = bool(statuses) or not unacked  # the server answered
+        same = False
         again: List[Task] = []
         for task in list(self.live.values()):
             if task._job_handle is None or (task._kind == STATUS and not task._is_known):
-                if never_sent or same or task._kind == STATUS:
+                status = statuses.get(task._unique) if task._unique is not None else None
+                coalesced = status is not None and status.is_known and (
+                    status.is_running or task._kind >= BACKGROUND)
+                if never_sent or coalesced or task._kind == STATUS:
+                    same = same or coalesced
                     lib.gearman_task_free(task._c)
                     self.live.pop(id(task), None)
                     _detach(task)
@@ -277,7 +289,8 @@ class TaskRunner:
                     again.append(task)
                 else:
                     assert spec is not None
-                    cc.error = maybe_queued(spec, text)
+                    cc.error = (not_sent_again(spec, text, status.is_known) if status is not None
+                                else maybe_queued(spec, text))
                     self._finish(task, rc, cc.error)
             else:
                 r = lib.gearman_task_return(task._c)
@@ -294,10 +307,10 @@ class TaskRunner:
                 cc.raise_error(rc, message=text)
             if never_sent:
                 cc.server_failed(rc)
-            elif same:
+            elif same or asked:
                 self.retried_same = True
                 self.sticky = spec
-        if not never_sent and not same and spec is not None:
+        if not never_sent and not asked and spec is not None:
             cc.servers.failed(spec, refused=False)
         return True
 
@@ -319,7 +332,7 @@ class TaskRunner:
                 lost.append(task)
         if not lost:
             return
-        lib.gearman_client_run_tasks(c)  # drain packets that may already have arrived
+        lib.gxs_client_run_tasks(c)  # drain packets that may already have arrived
         for task in lost:
             if not task._finished:
                 self.cc.dirty = True

@@ -30,7 +30,7 @@ from typing import Dict, Optional
 from ._libgearman import ffi, lib
 from .socket_buffers import Status
 
-__all__ = ["ENV_VAR", "active", "counters", "status", "take_reason"]
+__all__ = ["ENV_VAR", "active", "counters", "reads_broken_connections", "status", "take_reason"]
 
 ENV_VAR = "GEARMAN_XS_NET_GUARD"
 """``off``: do not install the guard (tests, measurements); anything else or unset: install it."""
@@ -70,11 +70,20 @@ def active() -> bool:
     return _STATUS == "active"
 
 
+def reads_broken_connections() -> bool:
+    """True when libgearman's ``poll()`` slot is redirected too: during a Client's run_tasks(), a
+    connection that broke (RST) with bytes still waiting reports only "readable", so libgearman
+    reads what the server had sent (a JOB_CREATED, a result) before it meets the error, instead of
+    dropping it (and the Client taking an accepted job for one it may submit again)."""
+    return _STATUS == "active" and lib.gxs_ng_poll_status_code() == lib.GXS_SB_OK
+
+
 def counters() -> Dict[str, int]:
     """How many reply headers the guard checked in this process (``headers``) and how many it
     neutralised: ``command`` (number >= 0x80000000), ``text`` (a packet that starts like a text
-    line), ``handle`` (JOB_CREATED with an empty handle or one over 63 bytes); and how many
-    connections a Worker dropped because a reply stalled (``stall``)."""
+    line), ``handle`` (JOB_CREATED with an empty handle or one over 63 bytes); how many
+    connections a Worker dropped because a reply stalled (``stall``); and how many times a Client's
+    broken connection was read to its end before libgearman saw the error (``read_first``)."""
     return {
         "headers": int(lib.gxs_ng_counter(lib.GXS_NG_HEADERS)),
         "command": int(lib.gxs_ng_counter(lib.GXS_NG_COMMAND)),
@@ -83,6 +92,7 @@ def counters() -> Dict[str, int]:
         "args": int(lib.gxs_ng_counter(lib.GXS_NG_ARGS)),
         "too_large": int(lib.gxs_ng_counter(lib.GXS_NG_TOO_LARGE)),
         "stall": int(lib.gxs_ng_counter(lib.GXS_NG_STALL)),
+        "read_first": int(lib.gxs_ng_read_first_count()),
     }
 
 

@@ -4,7 +4,8 @@ that a *policy* may replace any answer with arbitrary bytes and close the connec
     with FakeServer(policy) as server:     # server.port, server.connections, server.requests
         ...
 
-``policy(command, args, conn_index)`` returns None (answer normally), or ``(reply_bytes, close)``.
+``policy(command, args, conn_index)`` returns None (answer normally), or ``(reply_bytes, close)``;
+with ``rst=True`` such a close is an RST right after the reply (a connection that breaks).
 One thread accepts and serves every connection (selectors); ``close()`` stops it and closes every
 socket, so nothing outlives the ``with`` block. (tests/fuzz.py has its own single-threaded variant,
 because it forks.)"""
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import selectors
 import socket
+import struct
 import threading
 import time
 from typing import Callable, Dict, List, Optional, Tuple
@@ -24,8 +26,10 @@ Policy = Callable[[int, List[bytes], int], Optional[Tuple[bytes, bool]]]
 
 
 class FakeServer:
-    def __init__(self, policy: Optional[Policy] = None, dribble: float = 0.0, piece: int = 1) -> None:
+    def __init__(self, policy: Optional[Policy] = None, dribble: float = 0.0, piece: int = 1,
+                 rst: bool = False) -> None:
         self.policy = policy
+        self.rst = rst  # a policy's close is an RST (SO_LINGER 0) right after its reply, not a FIN
         self.dribble = dribble  # > 0: send replies in pieces of ``piece`` bytes, this many seconds apart
         self.piece = piece
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -70,11 +74,14 @@ class FakeServer:
         self._readers[sock] = (index, w.RequestReader())
         self._selector.register(sock, selectors.EVENT_READ, index)
 
-    def _drop(self, sock: socket.socket) -> None:
+    def _drop(self, sock: socket.socket, rst: bool = False) -> None:
         self._selector.unregister(sock)
         self._readers.pop(sock, None)
         with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
+            if rst:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            else:
+                sock.shutdown(socket.SHUT_RDWR)
         sock.close()
 
     def _serve(self, sock: socket.socket) -> None:
@@ -116,7 +123,7 @@ class FakeServer:
             except OSError:
                 close = True
         if close:
-            self._drop(sock)
+            self._drop(sock, rst=self.rst)
 
     def close(self) -> None:
         self._stop.set()

@@ -1,8 +1,8 @@
 """A fault-injecting TCP proxy on 127.0.0.1 for tests: clients connect to ``proxy.port``, the proxy
 connects each one to the target (a real gearmand) and forwards both ways, unless told otherwise:
 
-* ``reset()``: every open connection is closed with an RST (SO_LINGER 0), both sides; new
-  connections are forwarded again;
+* ``reset()``: every open connection stops forwarding at once and is closed with an RST
+  (SO_LINGER 0), both sides, before ``reset()`` returns; new connections are forwarded again;
 * ``blackhole(True)``: connections stay open (and new ones are accepted) but nothing is forwarded
   any more, in either direction, until ``blackhole(False)`` (what was held back is then dropped);
 * ``latency(seconds)``: each chunk is forwarded that much later (both directions).
@@ -19,7 +19,7 @@ import socket
 import struct
 import threading
 import time
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 
 class FaultProxy:
@@ -36,6 +36,8 @@ class FaultProxy:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._pairs: List[Tuple[socket.socket, socket.socket]] = []
+        self._dead: Set[socket.socket] = set()  # reset: their pumps stop, then they are closed
+        self._pumps: Dict[socket.socket, threading.Thread] = {}  # source socket -> its pump
         self._threads: List[threading.Thread] = []
         self._acceptor = threading.Thread(target=self._accept_loop, name=f"FaultProxy:{self.port}",
                                           daemon=True)
@@ -54,9 +56,17 @@ class FaultProxy:
         self._blackhole = on
 
     def reset(self) -> int:
-        """RSTs every open connection (both sides); returns how many were open."""
+        """RSTs every open connection (both sides); returns how many were open. Nothing more is
+        forwarded on them from the call on, and the RSTs are out when it returns: a socket is
+        closed only once its pump threads stopped selecting on it (a socket another thread holds
+        in select() would send its RST only when that select() returns)."""
         with self._lock:
             pairs, self._pairs = self._pairs, []
+            for a, b in pairs:
+                self._dead.update((a, b))
+            pumps = [self._pumps.pop(s) for a, b in pairs for s in (a, b) if s in self._pumps]
+        for t in pumps:
+            t.join(5)
         for a, b in pairs:
             for s in (a, b):
                 _rst(s)
@@ -83,10 +93,11 @@ class FaultProxy:
             with self._lock:
                 self.connections += 1
                 self._pairs.append((client, upstream))
-            for src, dst in ((client, upstream), (upstream, client)):
-                t = threading.Thread(target=self._pump, args=(src, dst), daemon=True)
-                self._threads.append(t)
-                t.start()
+                for src, dst in ((client, upstream), (upstream, client)):
+                    t = threading.Thread(target=self._pump, args=(src, dst), daemon=True)
+                    self._threads.append(t)
+                    self._pumps[src] = t
+                    t.start()
 
     def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         while not self._stop.is_set():
@@ -94,6 +105,8 @@ class FaultProxy:
                 ready, _, _ = select.select([src], [], [], 0.05)
             except (OSError, ValueError):
                 return
+            if src in self._dead:
+                return  # reset: reset() closes both sockets once this thread is gone
             if not ready:
                 continue
             try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -311,61 +312,84 @@ def failover(quick: bool, background: bool) -> Result:
     return result
 
 
-def _reset_when_started(proxy: FaultProxy, log: Log, workload: str) -> None:
-    end = time.monotonic() + 10
-    while log.started_by(workload) is None and time.monotonic() < end:
-        time.sleep(0.005)
-    proxy.reset()
+#: What a reset call that raised was told, by a phrase of the message (the Client's own words).
+_RESET_OUTCOMES = (
+    ("after the server accepted the job", "accepted, result lost"),
+    ("does not know the job now", "not known to the server"),
+    ("holds it queued", "queued, dropped by gearmand"),
+    ("it may have been queued there", "no answer after the loss"),
+)
 
 
-def reset(quick: bool) -> Result:
-    """Client through the proxy; the proxy RSTs every connection while a job runs on the worker;
-    the call must raise a GearmanError (or get the result, if the Client resent the same unique and
-    gearmand coalesced it), the job must run once, and the same Client must work again at once."""
-    cycles = 5 if quick else 100
-    result = Result("connection reset mid-job (proxy RST), same Client reused", runs=cycles)
+def reset(quick: bool, seed: int = 1) -> Result:
+    """Client through the proxy; the proxy RSTs every connection at an arbitrary point of each call
+    (a seeded random delay after the call starts, whatever the Client has seen by then): before the
+    submission, between it and JOB_CREATED, while the job runs, as its result comes back. The calls
+    take turns: do() of a 0.3 s job (reset 0-0.45 s in), do() and do_background() of an instant job
+    (reset 0-5 ms in). A call returns the right result or handle (and its job ran, once) or raises
+    a GearmanError; no job runs twice; the same Client works again at once."""
+    cycles = 15 if quick else 150
+    result = Result("connection reset at an arbitrary point of each call (proxy RST), same Client reused",
+                    runs=cycles)
+    rng = random.Random(seed)
     t0 = time.monotonic()
+    outcomes: Counter[str] = collections.Counter()
+    returned: List[str] = []  # workloads whose call returned a result or a handle
+    raised: List[str] = []  # workloads whose call raised a GearmanError
     with tempfile.TemporaryDirectory(prefix="gxs-faults-") as tmp, Gearmand() as server, \
             FaultProxy(server.port) as proxy:
         log = Log(tmp)
         worker = WorkerProcess(server.servers, "W", log.path)
         recovered = 0
-        resent = 0
         try:
             with Client() as c:
                 c.add_server("127.0.0.1", proxy.port)
                 c.set_timeout(10000)
                 for i in range(cycles):
-                    # the reset comes once the job runs on the worker (gearmand has it): a Client
-                    # that resends it must not run it twice
-                    timer = threading.Thread(target=_reset_when_started, args=(proxy, log, f"r{i}"))
+                    w = f"r{i}"
+                    kind = ("slow do", "do", "do_background")[i % 3]
+                    delay = rng.uniform(0, 0.45) if kind == "slow do" else rng.uniform(0, 0.005)
+                    timer = threading.Timer(delay, proxy.reset)
                     timer.start()
                     try:
-                        c.do("ft_slow", f"r{i}".encode())
-                        resent += 1  # the Client resent the same unique and gearmand coalesced it
+                        if kind == "do_background":
+                            if c.do_background("ft_log", w.encode()).startswith("H:"):
+                                returned.append(w)
+                        else:
+                            out = c.do("ft_slow" if kind == "slow do" else "ft_log", w.encode())
+                            if out != f"W:{w}".encode():
+                                result.errors[f"wrong result {out!r}"] += 1
+                            returned.append(w)
+                        outcomes[f"{kind}: returned"] += 1
                     except GearmanError as exc:
                         _error(result, exc)
+                        said = next((what for phrase, what in _RESET_OUTCOMES if phrase in exc.message),
+                                    "other")
+                        outcomes[f"{kind}: raised ({said})"] += 1
+                        raised.append(w)
                     except BaseException as exc:
                         _error(result, exc)
-                    timer.join()
+                    timer.join()  # the reset has happened: the next call meets a fresh connection
                     try:
                         if c.do("ft_log", f"after{i}".encode()) == f"W:after{i}".encode():
                             recovered += 1
                     except BaseException as exc:
                         _error(result, exc)
-            done = log.wait_done([f"after{i}" for i in range(cycles)], 5)
+            log.wait_done(returned + [f"after{i}" for i in range(cycles)], 10)
             time.sleep(0.5)  # a late duplicate would show now
             done = log.done()
             twice = sorted(w for w, n in done.items() if n > 1)
             result.duplicated = len(twice)
+            result.lost = sum(1 for w in returned if done[w] == 0)
+            ran_anyway = sum(1 for w in raised if done[w])
             if twice:
                 result.note = f"run twice: {', '.join(twice[:5])}; "
             result.ok = recovered
         finally:
             worker.stop()
-    result.note += f"{recovered}/{cycles} next calls on the same Client succeeded"
-    if resent:
-        result.note += f"; {resent} call(s) got the result (same unique resent, coalesced)"
+    result.note += "; ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
+    result.note += f"; of the {len(raised)} that raised, {ran_anyway} ran (once)"
+    result.note += f"; {recovered}/{cycles} next calls on the same Client succeeded"
     result.seconds = time.monotonic() - t0
     return result
 
