@@ -62,6 +62,14 @@ def new_client(server: Gearmand) -> AsyncClient:
 # -- jobs --------------------------------------------------------------------------------------------
 
 
+def test_the_wake_up_hook_is_installed() -> None:
+    # the engine's wait is woken by each submission through libgearman's poll() slot; where the
+    # packet guard could redirect libgearman's slots, this one is redirected too
+    from gearman_xs import _aio_engine, net_guard
+
+    assert _aio_engine.POLL_HOOK or not net_guard.active()
+
+
 def test_do_kinds_and_background(server: Gearmand) -> None:
     async def main() -> None:
         async with new_client(server) as c:
