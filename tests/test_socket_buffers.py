@@ -272,9 +272,11 @@ def test_256k_round_trip_fast_lifted_slow_clamped(shared_gearmand: Gearmand, cla
     lifted = _round_trips(shared_gearmand, payload, 5)
     socket_buffers.set_clamp(True)
     clamped = _round_trips(shared_gearmand, payload, 3)
+    # Medians: on a loaded machine one clamped trip can dodge the delayed ACK (a matrix leg saw
+    # [0.003, 0.088, 0.092] s), as one lifted trip can be slowed by the scheduler.
     assert sorted(lifted)[2] < 0.030, lifted
-    assert min(clamped) > 0.025, clamped
-    assert min(clamped) > 5 * min(lifted), (lifted, clamped)
+    assert sorted(clamped)[1] > 0.025, clamped
+    assert sorted(clamped)[1] > 5 * sorted(lifted)[2], (lifted, clamped)
 
 
 # -- switch and fallback ------------------------------------------------------------------------------------
