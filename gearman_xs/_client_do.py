@@ -32,7 +32,7 @@ from ._client_c import (
     maybe_queued,
     not_sent_again,
 )
-from ._client_probes import PROBE_TIMEOUT_MS, known_anywhere, unique_statuses
+from ._client_probes import PROBE_TIMEOUT_MS, known_anywhere, late_result, unique_statuses
 from ._clock import CHECK, TIMED_OUT, Clock
 from ._guard import Guard
 from ._libgearman import ffi, lib
@@ -276,8 +276,8 @@ class DoPath:
             elif outcome == CHECK and not background and compat.WORKAROUNDS["lost-work-fail"]:
                 handle = _args.c_string(lib.gearman_task_job_handle(task))
                 if handle is not None and known_anywhere(cc, handle.encode(), clock) is False:
-                    rc = lib.gxs_client_run_tasks(c)  # drain what may already have arrived
-                    if not acc.done:
+                    rc = late_result(c, lambda: bool(acc.done), clock)  # its result may be on its way
+                    if not acc.done and rc not in CONNECTION_ERRORS:
                         acc.done, acc.rc = 1, _WORK_FAIL
                         cc.dirty = True
                         return SUCCESS, LOST_JOB

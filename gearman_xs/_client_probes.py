@@ -25,8 +25,8 @@ from ._servers import split_spec
 from .admin import Admin, AdminError
 from .errors import GearmanError, error_text
 
-__all__ = ["JobStatus", "PROBE_TIMEOUT_MS", "cancel_job", "echo", "job_status", "known_anywhere",
-           "unique_statuses", "probe_rc", "unique_status"]
+__all__ = ["JobStatus", "LOST_GRACE", "PROBE_TIMEOUT_MS", "cancel_job", "echo", "job_status",
+           "known_anywhere", "late_result", "probe_rc", "unique_status", "unique_statuses"]
 
 NULL = ffi.NULL
 SUCCESS: int = lib.GEARMAN_SUCCESS
@@ -34,6 +34,8 @@ _TIMEOUT: int = lib.GEARMAN_TIMEOUT
 
 #: Longest wait for the answers of the throw-away clients that check a job's status (ms).
 PROBE_TIMEOUT_MS = 2000
+#: How long a silent job the servers no longer know still gets for its result to arrive (s).
+LOST_GRACE = 1.0
 
 
 class JobStatus(NamedTuple):
@@ -79,6 +81,23 @@ def unique_status(cc: CClient, unique: bytes) -> JobStatus:
     if status is None:
         cc.raise_error(rc, message=text)
     return status
+
+
+def late_result(c: Any, finished: Callable[[], bool], clock: Clock) -> int:
+    """After the servers said they no longer know a silent job: run_tasks() slices on ``c`` until
+    ``finished()``, for at most LOST_GRACE s (and never past the clock); the last return code. A
+    job gearmand forgets is one it has just answered too: it queues the WORK_COMPLETE for the
+    client's connection, then frees the job, and the status answer on another connection can
+    arrive first (seen under stress-ng: a finished job reported lost)."""
+    end = time.monotonic() + LOST_GRACE
+    rc = int(lib.gxs_client_run_tasks(c))
+    while not finished() and time.monotonic() < end and not clock.expired():
+        if rc == lib.GEARMAN_IO_WAIT:
+            lib.gearman_client_wait(c)
+        elif rc not in (SUCCESS, _TIMEOUT):
+            break  # a connection error, a callback's stop code: the caller's loop handles it
+        rc = int(lib.gxs_client_run_tasks(c))
+    return rc
 
 
 def known_anywhere(cc: CClient, handle: bytes, clock: Clock) -> Optional[bool]:

@@ -26,7 +26,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from . import _args, compat
 from ._client_c import CONNECT_CHECK, CONNECTION_ERRORS, CClient, maybe_queued, not_sent_again
 from ._client_do import LOST_JOB
-from ._client_probes import JobStatus, known_anywhere, unique_statuses
+from ._client_probes import JobStatus, known_anywhere, late_result, unique_statuses
 from ._clock import CHECK, TIMED_OUT, Clock
 from ._guard import Guard
 from ._libgearman import ffi, lib
@@ -332,7 +332,7 @@ class TaskRunner:
                 lost.append(task)
         if not lost:
             return
-        lib.gxs_client_run_tasks(c)  # drain packets that may already have arrived
+        late_result(c, lambda: all(t._finished for t in lost), clock)  # results may be on their way
         for task in lost:
             if not task._finished:
                 self.cc.dirty = True
