@@ -34,7 +34,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Type, Union
 from ._grabbed import handle_text
 from ._guard import WorkerGuard
 from ._libgearman import ffi, lib
-from .errors import check, error_for
+from .constants import Verbose
+from .errors import GearmanError, check, error_for
 from .job import Job
 
 __all__ = ["Calls", "Function", "LogFunction", "WorkerFunction", "entry_errors", "number_text",
@@ -111,6 +112,9 @@ def number_text(value: Union[int, float]) -> bytes:
     return b"Inf" if value > 0 else b"-Inf"
 
 
+_VERBOSE: Dict[int, int] = dict(Verbose._value2member_map_)  # level -> Verbose
+
+
 class _LogTarget:
     __slots__ = ("calls", "fn")
 
@@ -135,9 +139,10 @@ def gxs_log(line: Any, verbose: int, context: Any) -> None:
     if calls.slicing and verbose == lib.GEARMAN_VERBOSE_ERROR and (
         "GEARMAN_TIMEOUT" in text or "timeout return reached" in text
     ):
+        calls.timeout_line = text  # passed on once if the user's timeout ends the call
         return  # the internal poll slices' timeouts, not the user's
     try:
-        target.fn(text, int(verbose))
+        target.fn(text, _VERBOSE.get(verbose, verbose))
     except BaseException as exc:  # carried back to the caller of the libgearman call
         if calls.pending is None:
             calls.pending = exc
@@ -147,7 +152,7 @@ class Calls:
     """One Worker's functions and the state of their calls (see the module docstring)."""
 
     __slots__ = ("count", "dead_handles", "failed", "functions", "guard", "pending", "send_exceptions",
-                 "slicing")
+                 "slicing", "timeout_line")
 
     def __init__(self, guard: WorkerGuard, send_exceptions: bool) -> None:
         self.guard = guard
@@ -158,6 +163,7 @@ class Calls:
         self.failed = False  # last_job_failed
         self.pending: Optional[BaseException] = None
         self.slicing = False  # inside a sliced libgearman call: gxs_log drops the slices' timeouts
+        self.timeout_line: Optional[str] = None  # the last one dropped, for timed_out()
 
     # -- the registry ----------------------------------------------------------------------------
 
@@ -183,6 +189,18 @@ class Calls:
     def removed_all(self) -> None:
         self.dead_handles.extend(h for _, h in self.functions.values())
         self.functions.clear()
+
+    def timed_out(self, log_handle: Any, verbose: int, message: str) -> GearmanError:
+        """The user's timeout ended a work() or wait(): GearmanTimeout, after one ERROR line about
+        it to the log function (``log_handle``, at level ``verbose``), as Gearman::XS's work() logs
+        it (its t/06): libgearman's own line of the last slice (``gearman_wait(GEARMAN_TIMEOUT)
+        timeout reached, ...``) when there is one."""
+        line, self.timeout_line = self.timeout_line, None
+        if log_handle is not None and verbose >= lib.GEARMAN_VERBOSE_ERROR:
+            target: _LogTarget = ffi.from_handle(log_handle)
+            text = line or f"gearman_worker_work(GEARMAN_TIMEOUT) {message}"
+            target.fn(text, Verbose.ERROR)
+        return error_for(lib.GEARMAN_TIMEOUT, message)
 
     def log_handle(self, fn: LogFunction) -> Any:
         """The context of a log function (``gxs_log``), an ``ffi.new_handle`` the caller keeps."""

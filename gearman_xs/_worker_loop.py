@@ -83,6 +83,7 @@ class JobLoop:
             self.jobs.release_orphans()
         lost = 0
         calls.slicing = True
+        calls.timeout_line = None
         _set_reply_wait(deadline)
         try:
             while True:
@@ -131,7 +132,7 @@ class JobLoop:
                         c.resend_identifier()
                     calls.raise_pending()
                     if deadline is not None and time.monotonic() >= deadline:
-                        raise error_for(rc, "no job within the worker's timeout")
+                        raise self._timed_out("no job within the worker's timeout")
                     continue
                 if rc in _NO_JOB_CODES:
                     calls.raise_pending()
@@ -174,10 +175,13 @@ class JobLoop:
                 backoff.retry_at = 0.0
                 return True
             if deadline is not None and now >= deadline:
-                raise error_for(_TIMEOUT, "no job within the worker's timeout (a server failed; "
-                                "backing off)")
+                raise self._timed_out("no job within the worker's timeout (a server failed; backing off)")
             end = backoff.retry_at if deadline is None else min(backoff.retry_at, deadline)
             time.sleep(min(end - now, 0.05))
+
+    def _timed_out(self, message: str) -> GearmanError:
+        """GearmanTimeout for the user's timeout, after its one log line (Calls.timed_out())."""
+        return self.calls.timed_out(self.c.log_handle, self.c.log_verbose, message)
 
     def _flush(self, ptr: Any, rc: int) -> None:
         for _ in range(3):
@@ -239,6 +243,7 @@ class JobLoop:
         calls = self.calls
         try:
             calls.slicing = True
+            calls.timeout_line = None
             while True:
                 if self.stop:
                     self.stop = False
@@ -254,14 +259,14 @@ class JobLoop:
                     if deadline is not None and deadline < wake:
                         if self._nap(max(0.0, deadline - time.monotonic())):
                             return
-                        raise error_for(_TIMEOUT, "nothing within the worker's timeout")
+                        raise self._timed_out("nothing within the worker's timeout")
                     self._nap(SLICE_MS / 1000.0)
                     return
                 rc = lib.gearman_worker_wait(ptr)
                 if rc == _TIMEOUT:
                     calls.raise_pending()
                     if deadline is not None and time.monotonic() >= deadline:
-                        raise error_for(rc, "nothing within the worker's timeout")
+                        raise self._timed_out("nothing within the worker's timeout")
                     continue
                 calls.check(rc, ptr)
                 return

@@ -37,9 +37,11 @@ from ._clock import BACKOFF_MAX
 from ._grabbed import GrabbedJobs
 from ._guard import WorkerGuard
 from ._libgearman import ffi, lib
+from ._repr import CLOSED, object_repr
 from ._worker_c import SLICE_MS, CWorker
 from ._worker_call import Calls, LogFunction, WorkerFunction
 from ._worker_loop import RAN, REPLY_WAIT_MS, JobLoop
+from .constants import WorkerOptions
 from .errors import ClosedError, error_text
 from .job import Job
 
@@ -148,11 +150,12 @@ class Worker:
 
     # -- options and timeout ---------------------------------------------------------------------
 
-    def options(self) -> int:
-        """The ``GEARMAN_WORKER_*`` option bits. ``GEARMAN_WORKER_TIMEOUT_RETURN`` reports what
-        you set (the Worker always uses it internally)."""
+    def options(self) -> WorkerOptions:
+        """The ``GEARMAN_WORKER_*`` option bits (a ``WorkerOptions``, equal to the int Gearman::XS
+        returns). ``GEARMAN_WORKER_TIMEOUT_RETURN`` reports what you set (the Worker always uses
+        it internally)."""
         opts = int(self._simple(lib.gearman_worker_options)) & ~_TIMEOUT_RETURN
-        return int(opts | (_TIMEOUT_RETURN if self._timeout_return else 0))
+        return WorkerOptions(opts | (_TIMEOUT_RETURN if self._timeout_return else 0))
 
     def set_options(self, options: int) -> None:
         """Sets the options (libgearman adds or removes each settable bit). Removing
@@ -203,9 +206,11 @@ class Worker:
 
     def set_log_fn(self, function: Optional[LogFunction], verbose: int) -> None:
         """Calls ``function(line, verbose_level)`` for each libgearman log line at or below
-        ``verbose`` (a GEARMAN_VERBOSE_* level); None removes it. An exception in it is re-raised
-        by the Worker call during which the line was logged. The ERROR lines caused by the
-        Worker's internal poll slices are not passed on."""
+        ``verbose`` (a GEARMAN_VERBOSE_* level; the level passed is a ``Verbose``); None removes
+        it. An exception in it is re-raised by the Worker call during which the line was logged.
+        The ERROR lines caused by the Worker's internal poll slices are not passed on, except one
+        when the user's timeout ends work() or wait() (libgearman's
+        ``gearman_wait(GEARMAN_TIMEOUT) timeout reached, ...``, as Gearman::XS passes it on)."""
         if function is not None and not callable(function):
             raise TypeError("set_log_fn() needs a callable or None")
         v = _args.int_arg(verbose, "verbose", lib.GEARMAN_VERBOSE_NEVER, lib.GEARMAN_VERBOSE_CRAZY)
@@ -454,5 +459,7 @@ class Worker:
             pass
 
     def __repr__(self) -> str:
-        state = "closed" if self._c.ptr is None else f"{len(self._calls.functions)} functions"
-        return f"<gearman_xs.Worker {state}>"
+        if self._c.ptr is None:
+            return object_repr(self, **CLOSED)
+        names = [name.decode("utf-8", "replace") for name in self._calls.functions]
+        return object_repr(self, functions=names, timeout=self._timeout)

@@ -22,6 +22,8 @@ import gearman_xs
 from gearman_xs import (
     GEARMAN_NO_REGISTERED_FUNCTION,
     GEARMAN_NO_REGISTERED_FUNCTIONS,
+    GEARMAN_VERBOSE_ERROR,
+    GEARMAN_VERBOSE_FATAL,
     GEARMAN_VERBOSE_INFO,
     GEARMAN_WORKER_GRAB_ALL,
     GEARMAN_WORKER_NON_BLOCKING,
@@ -367,10 +369,11 @@ def test_log_fn_and_internal_timeouts_filtered(shared_gearmand: Gearmand) -> Non
         w.set_log_fn(lambda line, level: lines.append((line, level)), GEARMAN_VERBOSE_INFO)
         w.add_server("127.0.0.1", shared_gearmand.port)
         w.add_function("wlog", 0, lambda job: None)
-        w.set_timeout(500)  # two internal slices and one user timeout
+        w.set_timeout(500)  # three internal slices, one user timeout: one line about it
         with pytest.raises(GearmanTimeout):
             w.work()
-        assert not any("GEARMAN_TIMEOUT" in line for line, _ in lines)
+        timeouts = [(line, level) for line, level in lines if "GEARMAN_TIMEOUT" in line]
+        assert len(timeouts) == 1 and timeouts[0][1] == GEARMAN_VERBOSE_ERROR
         w.add_server("127.0.0.1", free_port())  # a dead server produces log lines
         with pytest.raises(GearmanTimeout):
             w.work()
@@ -381,6 +384,51 @@ def test_log_fn_and_internal_timeouts_filtered(shared_gearmand: Gearmand) -> Non
         with pytest.raises(GearmanTimeout):
             w.work()
         assert len(lines) == n
+
+
+def test_work_timeout_logs_one_error_line_as_gearman_xs_t06(shared_gearmand: Gearmand) -> None:
+    # Gearman::XS t/06: after set_timeout(), work() returns GEARMAN_TIMEOUT and the log function
+    # receives exactly one line at GEARMAN_VERBOSE_ERROR: libgearman's
+    # "gearman_wait(GEARMAN_TIMEOUT) timeout reached, 1 servers were poll(), ..." line.
+    lines: List[Any] = []
+
+    def new_worker() -> Worker:
+        w = Worker()
+        w.set_log_fn(lambda line, level: lines.append((line, level)), GEARMAN_VERBOSE_ERROR)
+        w.add_server("127.0.0.1", shared_gearmand.port)
+        w.add_function("wlog06", 0, lambda job: None)
+        return w
+
+    def one_timeout(w: Worker, timeout: int) -> None:
+        w.set_timeout(timeout)
+        lines.clear()
+        with pytest.raises(GearmanTimeout):
+            w.work()
+        assert len(lines) == 1, (timeout, lines)
+        line, level = lines[0]
+        assert level == GEARMAN_VERBOSE_ERROR
+        assert line.startswith("gearman_wait(GEARMAN_TIMEOUT) timeout reached"), line
+        assert "servers were poll()" in line and " -> libgearman/" in line
+
+    # A work() that timed out at 0 ms (mid-connect) leaves libgearman closing that connection on
+    # the next call, with an ERROR line of its own: that one gets a Worker to itself.
+    with new_worker() as w:
+        one_timeout(w, 0)
+    w = new_worker()
+    for timeout in (50, 450, 450):  # one shortened slice, three slices, again
+        one_timeout(w, timeout)
+    with w:
+        lines.clear()
+        w.set_log_fn(lambda line, level: lines.append((line, level)), GEARMAN_VERBOSE_FATAL)
+        with pytest.raises(GearmanTimeout):  # below ERROR: nothing
+            w.work()
+        assert lines == []
+        w.set_log_fn(lambda line, level: lines.append((line, level)), GEARMAN_VERBOSE_INFO)
+        w.add_options(gearman_xs.GEARMAN_WORKER_NON_BLOCKING)
+        w.set_timeout(100)
+        with pytest.raises(GearmanTimeout):  # wait() after the user's timeout: the same line
+            w.wait()
+        assert [level for line, level in lines if "GEARMAN_TIMEOUT" in line] == [GEARMAN_VERBOSE_ERROR]
 
 
 def test_log_to_logging(caplog: Any) -> None:
@@ -443,7 +491,7 @@ def test_closed_worker_raises() -> None:
     w = Worker()
     w.close()
     w.close()
-    assert w.closed and "closed" in repr(w)
+    assert w.closed and repr(w) == "<gearman_xs.Worker closed>"
     for call in (w.work, w.grab_job, w.options, w.error, lambda: w.add_server(), lambda: w.echo(b"x"),
                  lambda: w.register("f"), lambda: w.set_timeout(1)):
         with pytest.raises(ClosedError):
@@ -493,3 +541,20 @@ def test_echo_waits_longer_than_the_poll_slice() -> None:
                 w.echo(b"ping")
         sw.assert_under(delay)
     assert ECHO_TIMEOUT_MS >= 10_000
+
+
+def test_repr_options_and_log_levels_are_python_first(shared_gearmand: Gearmand) -> None:
+    levels: List[Any] = []
+    with Worker() as w:
+        assert repr(w) == "<gearman_xs.Worker functions=[] timeout=-1>"
+        w.add_function("wrepr", 0, lambda job: None)
+        w.set_timeout(50)
+        assert repr(w) == "<gearman_xs.Worker functions=['wrepr'] timeout=50>"
+        opts = w.options()
+        assert isinstance(opts, gearman_xs.WorkerOptions) and opts == int(opts)
+        assert gearman_xs.WorkerOptions.TIMEOUT_RETURN in opts and str(opts) == str(int(opts))
+        w.set_log_fn(lambda line, level: levels.append(level), GEARMAN_VERBOSE_ERROR)
+        w.add_server("127.0.0.1", shared_gearmand.port)
+        with pytest.raises(GearmanTimeout):
+            w.work()
+    assert levels == [gearman_xs.Verbose.ERROR] and levels[0] is gearman_xs.Verbose.ERROR and levels[0] == 2
