@@ -250,6 +250,51 @@ def test_cancel_many_at_every_stage(server: Gearmand) -> None:
     run(main())
 
 
+def test_mixed_load_with_cancellations_and_failures(server: Gearmand) -> None:
+    # 2,000 awaits of several kinds at once, a third of them cancelled at random moments: every
+    # other one gets its own correct outcome, and the client ends with nothing held
+    import random
+
+    rng = random.Random(14)
+
+    async def main() -> None:
+        async with new_client(server) as c:
+            kinds = []
+            coros = []
+            for i in range(2000):
+                kind = rng.choice(["echo", "fail", "bg", "dup"])
+                kinds.append(kind)
+                if kind == "echo":
+                    coros.append(c.do(P + "echo", b"m%d" % i))
+                elif kind == "fail":
+                    coros.append(c.do(P + "fail", b""))
+                elif kind == "bg":
+                    coros.append(c.do_background(P + "echo", b"b%d" % i))
+                else:
+                    coros.append(c.do(P + "echo", b"same", unique="mixed-dup"))
+            tasks = [asyncio.ensure_future(x) for x in coros]
+            cancelled = set(rng.sample(range(2000), 666))
+            for step in range(5):
+                await asyncio.sleep(0.005 * step)
+                for i in list(cancelled)[step::5]:
+                    tasks[i].cancel()
+            out = await asyncio.gather(*tasks, return_exceptions=True)
+            for i, (kind, r) in enumerate(zip(kinds, out)):
+                if isinstance(r, asyncio.CancelledError):
+                    assert i in cancelled
+                elif kind == "echo":
+                    assert r == b"m%d" % i
+                elif kind == "fail":
+                    assert isinstance(r, WorkFail)
+                elif kind == "bg":
+                    assert isinstance(r, str) and r.startswith("H:")
+                else:
+                    assert r == b"same"
+            assert await c.do(P + "echo", b"end") == b"end"
+            assert wait_until(lambda: engine_idle(c), timeout=20, what="every abandoned job freed")
+    run(main(), 120)
+
+
 # -- servers killed, failover --------------------------------------------------------------------
 
 
