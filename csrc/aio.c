@@ -14,7 +14,9 @@
    redirected (gxs_sb_redirect, socket_buffers.c) to gxs_aio_poll, which, only inside
    gxs_aio_wait() in the calling thread, adds the wake-up fd to the poll set and takes it out of
    the result again: libgearman sees "nothing ready" (GEARMAN_TIMEOUT) when only the wake-up fd
-   fired. Every other poll() of libgearman passes straight through. */
+   fired. Every other poll() of libgearman passes straight through. The wait and run_tasks() count
+   as a Client's for the packet guard (net_guard.c): a connection that broke is read to its end
+   before libgearman sees the error, so a JOB_CREATED or result that arrived first is not lost. */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -23,6 +25,7 @@
 #include <unistd.h>
 
 #include "aio.h"
+#include "net_guard.h"
 #include "socket_buffers.h"
 
 typedef int (*gxs_aio_poll_fn)(struct pollfd *, nfds_t, int);
@@ -236,9 +239,11 @@ int gxs_aio_wait(gearman_client_st *c, int wake_fd, int timeout_ms, gearman_retu
     *rc = GEARMAN_NO_ACTIVE_FDS;
     if (c != NULL) {
         int old = gearman_client_timeout(c);
+        int previous = gxs_ng_client_enter();   /* a broken connection is read to its end first */
         gxs_aio_extra = hooked ? wake_fd : -1;
         gearman_client_set_timeout(c, timeout_ms > 0 ? timeout_ms : 1);
         *rc = gearman_client_wait(c);
+        gxs_ng_client_leave(previous);
         gearman_client_set_timeout(c, old);
         gxs_aio_extra = -1;
     }
@@ -277,7 +282,7 @@ gearman_return_t gxs_aio_step(gearman_client_st *c, gxs_aio *aio, int wake_fd, i
     *woke = 0;
     for (;;) {
         long left;
-        rc = gearman_client_run_tasks(c);
+        rc = gxs_client_run_tasks(c);   /* client_acc.c: as a Client's, for the packet guard */
         if (aio->n_done || aio->nomem || rc != GEARMAN_IO_WAIT || *woke || timeout_ms <= 0)
             return rc;
         left = timeout_ms - gxs_aio_ms_since(&t0);

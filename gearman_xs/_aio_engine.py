@@ -20,11 +20,14 @@ the order given, the "exceptions" option sent before the first job, the connecti
 steps (connecting, the option request, the idle probes, ``job_status``) run in this thread and never
 in the event loop.
 
-The traps of the sync API are handled here the same way: a connection error ends acknowledged jobs
-with ``GearmanConnectionError`` (the job may still run on that server; nothing is submitted twice),
-sends unacknowledged ones again only when they provably never reached a server (the connect failed:
-the next server takes them) or once to the same server with the same unique (gearmand coalesces
-it), and a foreground job silent for a while is checked on throw-away connections
+The traps of the sync API are handled here the same way: libgearman's waits and run_tasks() count
+as a Client's for the packet guard (a broken connection is read to its end first, so a JOB_CREATED
+or result that arrived is not lost); a connection error ends acknowledged jobs with
+``GearmanConnectionError`` (the job may still run on that server; nothing is submitted twice), sends
+unacknowledged ones again only when they provably never reached a server (the connect failed: the
+next server takes them) or once to the same server with the same unique when it says it holds them
+running (GET_STATUS_UNIQUE; gearmand joins the new submission to it); and a foreground job silent
+for a while is checked on throw-away connections
 (``_client_probes.known_anywhere``): when no server knows it, its WORK_FAIL was lost (libgearman
 < 2.0.0 drops the one gearmand makes of a WORK_EXCEPTION for a client without the "exceptions"
 option) and it ends in ``WorkFail`` instead of waiting forever.
@@ -46,9 +49,9 @@ import time
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from . import compat
-from ._client_c import CONNECT_CHECK, CONNECTION_ERRORS, CClient, maybe_queued
+from ._client_c import CONNECT_CHECK, CONNECTION_ERRORS, CClient, maybe_queued, not_sent_again
 from ._client_do import LOST_JOB
-from ._client_probes import PROBE_TIMEOUT_MS, known_anywhere
+from ._client_probes import LOST_GRACE, PROBE_TIMEOUT_MS, JobStatus, known_anywhere, unique_statuses
 from ._clock import IDLE_CHECK_FIRST, IDLE_CHECK_MAX, Clock
 from ._libgearman import ffi, lib
 from ._servers import reachable
@@ -478,18 +481,31 @@ class Engine:
 
     def _connection_lost(self, c: Any, rc: int) -> None:
         """The connection failed: every task on it is gone (the C client is replaced before the
-        next job). Acknowledged jobs end with the error; unacknowledged ones are sent again when
-        they never reached the server or, once, to the same server; otherwise they end too."""
+        next job). Acknowledged jobs end with the error. Unacknowledged ones are sent again when
+        they never reached the server (the connect failed: the next server takes them) or, once, to
+        the same server with the same unique when it says it holds them running (or queued, for a
+        background job: gearmand joins the new submission to it); otherwise they end too: sent or
+        not, the protocol cannot tell, and sending them again could run them twice."""
         cc = self.cc
         cc.dirty = True
         text = error_text(c)
         cc.error = text
         spec = cc.spec
         never_sent = rc == lib.GEARMAN_COULD_NOT_CONNECT or spec is None
-        same: Optional[bool] = None
-        again: List[AioJob] = []
         limit = 2 * len(cc.servers) + 2
-        for job in list(self.live.values()):
+        jobs = list(self.live.values())
+        statuses: Dict[bytes, JobStatus] = {}
+        asked = False
+        if not never_sent and spec is not None:
+            unacked = [job.unique for job in jobs if not job.rec.created and not job.rec.acc.done
+                       and not job.cancelled and not job.resent_same]
+            if unacked and reachable(spec, CONNECT_CHECK) is True:
+                clock = Clock(cc.timeout if cc.timeout > 0 else PROBE_TIMEOUT_MS)
+                statuses = unique_statuses(cc, spec, unacked, clock)
+                asked = bool(statuses)
+        same = False
+        again: List[AioJob] = []
+        for job in jobs:
             rec = job.rec
             created, done = bool(rec.created), bool(rec.acc.done)
             cancelled = job.cancelled
@@ -501,31 +517,33 @@ class Engine:
             if created:
                 where = spec.decode("utf-8", "replace") if spec else "?"
                 self._resolve(job, None, error_for(rc, (
-                    f"the connection to {where} was lost while the job{' ' + handle if handle else ''} "
-                    f"was queued or running there ({text or 'no answer'}): it may still run there; "
-                    "its result cannot reach this client")))
+                    f"the connection to {where} was lost after the server accepted the job"
+                    f"{' ' + handle if handle else ''} ({text or 'no answer'}): it may still run "
+                    "there; its result cannot reach this client")))
                 continue
             if job.resubmits >= limit:
                 self._resolve(job, None, error_for(rc, text))
                 continue
-            if not never_sent and not job.resent_same:
-                if same is None:
-                    same = reachable(spec, CONNECT_CHECK) is True if spec is not None else False
-                if same:
-                    job.resent_same = True
-                    job.resubmits += 1
-                    again.append(job)
-                    continue
             if never_sent:
                 job.resubmits += 1
                 again.append(job)
                 continue
             assert spec is not None
-            self._resolve(job, None, error_for(rc, maybe_queued(spec, text)))
+            status = statuses.get(job.unique)
+            if (status is not None and status.is_known and not job.resent_same
+                    and (status.is_running or job.kind >= BACKGROUND)):
+                job.resent_same = True
+                job.resubmits += 1
+                same = True
+                again.append(job)
+                continue
+            message = (not_sent_again(spec, text, status.is_known) if status is not None
+                       else maybe_queued(spec, text))
+            self._resolve(job, None, error_for(rc, message))
         if never_sent:
             cc.server_failed(rc)
-        elif same:
-            self.sticky = spec
+        elif same or asked:
+            self.sticky = spec  # it answered: it stays the server in use
         elif spec is not None:
             cc.servers.failed(spec, refused=False)
         self.pending.extendleft(reversed(again))
@@ -563,23 +581,25 @@ class Engine:
                 lost.append(job)
         if not lost:
             return
-        self._drain()  # a result that arrived meanwhile wins (gearmand forgets a finished job)
+        self._drain(lost)  # a result that arrives meanwhile wins (gearmand forgets a finished job)
         for job in lost:
             if job.rec is not None and not job.rec.acc.done and not job.cancelled:
                 self.cc.dirty = True
                 self._resolve(job, None, error_for(_WORK_FAIL, LOST_JOB))
                 self._free(job)
 
-    def _drain(self) -> None:
-        """Reads whatever the connection holds now (run_tasks() in non-blocking mode reads only
-        what a wait found ready)."""
-        for _ in range(64):
-            if not self.live:
+    def _drain(self, lost: List[AioJob]) -> None:
+        """Reads what arrives for the ``lost`` jobs for up to LOST_GRACE s: gearmand forgets a job
+        right after it queued its WORK_COMPLETE for this connection, and the status answer on a
+        throw-away connection can come first (run_tasks() in non-blocking mode reads only what a
+        wait found ready)."""
+        end = time.monotonic() + LOST_GRACE
+        while self.live and time.monotonic() < end:
+            if all(job.rec is None or job.rec.acc.done for job in lost):
                 return
-            lib.gxs_aio_wait(self.cc.c, -1, 1, self.rc_ptr)
-            if self.rc_ptr[0] != SUCCESS:
-                return
-            self._run()
+            lib.gxs_aio_wait(self.cc.c, -1, 20, self.rc_ptr)
+            if self.rc_ptr[0] not in (_TIMEOUT, lib.GEARMAN_NO_ACTIVE_FDS):
+                self._run()
 
     # -- the end ---------------------------------------------------------------------------------
 

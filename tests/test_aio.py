@@ -604,3 +604,55 @@ def test_a_burst_that_fills_the_guards_buffer() -> None:
 
     with FakeServer(policy) as server:  # type: ignore[arg-type]
         run(main(), 20)
+
+
+# -- a connection reset at the points that decide a resubmission (as tests/test_resend.py) ---------
+
+
+def _reset_case(answers: Any, call: Any) -> Any:
+    from support.fake_server import FakeServer
+
+    async def main(server: Any) -> Any:
+        async with AsyncClient() as c:
+            c.add_servers(server.servers)
+            c.set_timeout(5000)
+            try:
+                return await call(c)
+            except Exception as exc:  # returned for the caller's checks
+                return exc
+
+    with FakeServer(answers, rst=True) as server:
+        outcome = run(main(server), 30)
+        from support import protocol as w
+        return outcome, sum(1 for _, command in server.requests if command in w.SUBMITS)
+
+
+@pytest.mark.parametrize("case", ["background-created", "result-arrived", "created", "running", "unknown"])
+def test_reset_never_submits_twice(case: str) -> None:
+    from test_resend import COMPLETE, CREATED, Answers
+
+    from gearman_xs import net_guard
+
+    reads_first = net_guard.reads_broken_connections()
+    if case in ("background-created", "result-arrived", "created") and not reads_first:
+        pytest.skip(f"the packet guard's poll() slot is not active here ({net_guard.status()})")
+    for _ in range(5):
+        if case == "background-created":
+            outcome, submits = _reset_case(Answers(CREATED), lambda c: c.do_background("f", b"x"))
+            assert (outcome, submits) == ("H:fake:1", 1)
+        elif case == "result-arrived":
+            outcome, submits = _reset_case(Answers(CREATED + COMPLETE), lambda c: c.do("f", b"x"))
+            assert (outcome, submits) == (b"result", 1)
+        elif case == "created":
+            outcome, submits = _reset_case(Answers(CREATED), lambda c: c.do("f", b"x"))
+            assert isinstance(outcome, GearmanConnectionError) and submits == 1
+            assert "after the server accepted the job" in str(outcome)
+        elif case == "running":  # the server holds it running: the same unique again joins it
+            answers = Answers(b"", on_status=(b"1", b"1"))
+            outcome, submits = _reset_case(answers, lambda c: c.do("f", b"x", unique="u1"))
+            assert (outcome, submits) == (b"again", 2) and answers.uniques == [b"u1", b"u1"]
+        else:  # it does not know the job: it never arrived, or already ran
+            answers = Answers(b"", on_status=(b"0", b"0"))
+            outcome, submits = _reset_case(answers, lambda c: c.do("f", b"x", unique="u1"))
+            assert isinstance(outcome, GearmanConnectionError) and submits == 1
+            assert "does not know the job now" in str(outcome)
