@@ -517,13 +517,13 @@ class Client:
         """The batch of ``map()`` (same arguments), yielded as ``(index, result)`` as each job
         ends: ``index`` into ``workloads``, ``result`` what ``map()`` would put in that place (a
         failed job gives its exception object), as ``AsyncClient.as_completed()`` does. Every job
-        is yielded exactly once; those unfinished at the ``timeout`` (seconds, for the whole batch)
-        come last, with ``GearmanTimeout``. The jobs are submitted at the first ``next()``; until
-        the iterator is exhausted or closed, the Client's ``add_task*()``, ``run_tasks()`` and
-        batches raise ``GearmanError`` (GEARMAN_IN_PROGRESS), and ``do*()`` too while the batch's
-        jobs are in flight. Leaving the loop early
-        abandons the jobs still running once the iterator is closed (``close()``, or when it is
-        dropped). Not in Gearman::XS."""
+        is yielded exactly once; those unfinished at the ``timeout`` (seconds for the whole batch,
+        counted from this call) come last, with ``GearmanTimeout``. The jobs are submitted at the
+        first ``next()``; until the iterator is exhausted or closed, the Client's
+        ``add_task*()``, ``run_tasks()`` and batches raise ``GearmanError`` (GEARMAN_IN_PROGRESS),
+        and ``do*()`` too while the batch's jobs are in flight. Leaving the loop early abandons
+        the jobs still running once the iterator is closed (``close()``, or when it is dropped).
+        Not in Gearman::XS."""
         batch = self._batch("as_completed", function_name, workloads, unique, priority, background,
                             timeout, True)
         return pairs(batch)

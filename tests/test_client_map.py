@@ -297,3 +297,17 @@ def test_preferred_server_killed_mid_batch_nothing_lost_nothing_twice(tmp_path: 
         if not isinstance(r, GearmanError):  # returned: ran exactly once, where its result says
             assert counts[f"mb-{i}"] == 1 and runs[f"mb-{i}"] == r.decode()
     assert after == [b"B"] * 5  # the next batch fails over to B
+
+
+def test_closing_the_client_inside_as_completed(server: Gearmand) -> None:
+    c = Client()
+    c.add_servers(server.servers)
+    c.set_timeout(10000)
+    it = c.as_completed(P + "sleep", ["1", "0.05", "1"])
+    assert next(it) == (1, b"slept")
+    c.close()  # the other two are abandoned with the Client
+    with pytest.raises(gearman_xs.ClosedError):
+        next(it)
+    with pytest.raises(StopIteration):
+        next(it)
+    assert c.closed and repr(c) == "<gearman_xs.Client closed>"
