@@ -488,8 +488,8 @@ class Client:
         with ``return_exceptions=True``, each failure takes its job's place in the list, as
         ``asyncio.gather`` and ``AsyncClient.map()`` do. Not in Gearman::XS.
 
-        ``unique``: None (a fresh one per job), a str for every job (``"#"``: gearmand coalesces
-        equal workloads), an iterable of one per job (None entries: a fresh one), or a function
+        ``unique``: None (a fresh one per job), a str for every job (``"#"``: libgearman's hash
+        of the workload), an iterable of one per job (None entries: a fresh one), or a function
         ``unique(workload)``; jobs sharing a unique run one after the other, each with its own
         result. ``priority``: a ``GEARMAN_JOB_PRIORITY_*``, or ``"high"``/``"normal"``/``"low"``.
         ``timeout``: seconds for the whole batch (None: none; the Client's ``set_timeout()``, ms
