@@ -36,6 +36,7 @@ def main(argv: List[str]) -> int:
         c = lib.gearman_client_create(ffi.NULL)
         lib.gearman_client_add_server(c, host.encode(), port)
         acc = ffi.new("gxs_acc *")
+        acc.unique[0:lib.GXS_UNIQUE_PREFIX] = b"%024x" % 1  # the prefix of the uniques made in C
         for n in range(count):
             payload = b"%0*d" % (size, n)
             # the unique made in C (NULL), no connection watch (-1); returns the result size
