@@ -320,8 +320,17 @@ class TaskRunner:
         if outcome == TIMED_OUT:
             self.nb_progress = None
             self.cc.raise_error(_TIMEOUT, message=f"no progress within {self.cc.timeout} ms")
-        if outcome == CHECK and compat.WORKAROUNDS["lost-work-fail"]:  # libgearman < 2.0.0
+        if outcome == CHECK and (compat.WORKAROUNDS["lost-work-fail"]  # libgearman < 2.0.0
+                                 or self._server_gone(progress)):
             self._check_idle(c, progress)
+
+    def _server_gone(self, clock: Clock) -> bool:
+        """libgearman 2.0.0 drops a connection its server closed from its poll() and goes on
+        waiting without an error: the tasks on a SIGKILLed server would wait forever. True when
+        the C client's server now refuses connections (the idle check then ends the jobs no
+        server knows, as with libgearman 1.1)."""
+        spec = self.cc.spec
+        return spec is not None and reachable(spec, clock.limit(CONNECT_CHECK)) is False
 
     def _check_idle(self, c: Any, clock: Clock) -> None:
         lost = []
