@@ -108,22 +108,6 @@ static void gxs_aio_end(gxs_aio_job *j, gearman_return_t rc)
     gxs_aio_list(j);
 }
 
-static int gxs_aio_append(gxs_acc *a, const void *p, size_t n)
-{
-    if (p == NULL || n == 0) return 0;
-    if (a->size + n > a->cap) {
-        size_t cap = a->cap ? a->cap : 256;
-        char *nb;
-        while (cap < a->size + n) cap *= 2;
-        nb = (char *)realloc(a->buf, cap);
-        if (nb == NULL) return -1;
-        a->buf = nb; a->cap = cap;
-    }
-    memcpy(a->buf + a->size, p, n);
-    a->size += n;
-    return 0;
-}
-
 static gxs_aio_job *gxs_aio_job_of(gearman_task_st *t)
 {
     gxs_aio_job *j = (gxs_aio_job *)gearman_task_context(t);
@@ -152,7 +136,7 @@ static gearman_return_t gxs_aio_on_created(gearman_task_st *t)
 static gearman_return_t gxs_aio_on_data(gearman_task_st *t)
 {
     gxs_aio_job *j = gxs_aio_job_of(t);
-    if (!j->acc.done && gxs_aio_append(&j->acc, gearman_task_data(t), gearman_task_data_size(t)))
+    if (!j->acc.done && gxs_acc_append(&j->acc, gearman_task_data(t), gearman_task_data_size(t)))
         gxs_aio_end(j, GEARMAN_MEMORY_ALLOCATION_FAILURE);
     return GEARMAN_SUCCESS;
 }
@@ -166,7 +150,7 @@ static gearman_return_t gxs_aio_on_complete(gearman_task_st *t)
         size_t n = 0;
         void *p = gearman_task_take_data(t, &n);
         if (p != NULL) { free(a->buf); a->buf = (char *)p; a->size = n; a->cap = n; }
-    } else if (gxs_aio_append(a, gearman_task_data(t), gearman_task_data_size(t))) {
+    } else if (gxs_acc_append(a, gearman_task_data(t), gearman_task_data_size(t))) {
         gxs_aio_end(j, GEARMAN_MEMORY_ALLOCATION_FAILURE);
         return GEARMAN_SUCCESS;
     }

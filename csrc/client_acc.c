@@ -9,7 +9,7 @@
 #include "conn_watch.h"
 #include "net_guard.h"
 
-static int gxs_acc_append(gxs_acc *a, const void *p, size_t n)
+int gxs_acc_append(gxs_acc *a, const void *p, size_t n)
 {
     if (p == NULL || n == 0) return 0;
     if (a->size + n > a->cap) {

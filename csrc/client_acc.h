@@ -38,6 +38,9 @@ typedef struct gxs_acc {
 /* A connection unused for this long (ns) is polled before the next job is sent on it. */
 #define GXS_DO_IDLE_POLL_NS 1000000L
 
+/* Appends n bytes at p to a's result buffer (grown by doubling); 0, or -1 when out of memory. */
+int gxs_acc_append(gxs_acc *a, const void *p, size_t n);
+
 /* Frees the result and exception buffers (the struct itself belongs to the caller). */
 void gxs_acc_release(gxs_acc *a);
 
