@@ -1,7 +1,9 @@
 """``Client``: submits jobs (``Gearman::XS::Client``), without libgearman 1.1.20's hangs.
 
 The user-facing rules are in docs/client.md. This module is the facade: every public method checks
-its arguments, takes the Client's lock (``_guard.py``) and hands over to the part that owns the job:
+its arguments, takes the Client's lock (``_guard.py``) and hands over to the part that owns the job.
+The settings methods (servers, options, timeout, identifier, namespace, TLS, server options,
+``error()``) are inherited from ``_client_settings.ClientSettings``; the rest are here:
 
 * ``_client_c.py``: the C client (one ``gearman_client_st`` for the one server in use: the first
   available one in the order given, ``_servers.py``), the settings it is rebuilt from, when it is
@@ -25,27 +27,25 @@ from __future__ import annotations
 import uuid
 from typing import Any, Iterable, Iterator, List, Optional, Tuple, Union
 
-from . import _args, _tls
+from . import _args
 from ._client_batch import Batch, Unique, check_timeout, make_tasks, outcome, pairs
-from ._client_c import CONNECT_CHECK, PYTHON_OPTIONS, CClient, spec_of  # noqa: F401  (CONNECT_CHECK: was public here)
+from ._client_c import CONNECT_CHECK, CClient  # noqa: F401  (CONNECT_CHECK: was public here)
 from ._client_do import DoPath
 from ._client_probes import PROBE_TIMEOUT_MS, JobStatus, probe_rc  # noqa: F401  (PROBE_TIMEOUT_MS: idem)
 from ._client_probes import cancel_job as _cancel_job
 from ._client_probes import echo as _echo
 from ._client_probes import job_status as _job_status
 from ._client_probes import unique_status as _unique_status
+from ._client_settings import ClientSettings
 from ._client_tasks import CALLBACK_KINDS, Callback, TaskRunner
 from ._guard import Guard
-from ._libgearman import ffi, lib
+from ._libgearman import lib
 from ._repr import CLOSED, object_repr
-from ._servers import RETRY_MAX, join_spec
-from .constants import ClientOptions
+from ._servers import RETRY_MAX
 from .errors import ClosedError, GearmanError
 from .task import BACKGROUND, HIGH, LOW, NORMAL, STATUS, Task
 
 __all__ = ["Client", "JobStatus"]
-
-NULL = ffi.NULL
 
 #: How long a server found unreachable is left out at most (s): a server that answers again takes
 #: the jobs back within this time (pauses start at RETRY_FIRST s and double up to it).
@@ -56,7 +56,7 @@ DOWN_RETRY = RETRY_MAX
 CONNECTION_WATCH = lib.gxs_cw_install() == lib.GXS_SB_OK
 
 
-class Client:
+class Client(ClientSettings):
     """A Gearman client (``Gearman::XS::Client``). Not thread-safe: one Client per thread (a second
     thread calling in while one is inside raises ``ConcurrentUseError``). A context manager;
     ``close()`` frees it."""
@@ -91,136 +91,6 @@ class Client:
                 self.close()
         except Exception:  # pragma: no cover - interpreter shutdown
             pass
-
-    # -- servers -------------------------------------------------------------------------------
-
-    def add_server(self, host: Optional[Union[str, bytes]] = None, port: Union[int, str] = 0) -> None:
-        """Adds one job server. ``host`` None or "" means localhost, ``port`` (an int or a string of
-        digits, like ``"4730"`` from a config file) 0 means 4730. The
-        host is resolved now (``GearmanConnectionError`` GEARMAN_GETADDRINFO if it cannot be).
-        Several servers are used in the order added: every job goes to the first one that is
-        available, the next ones take over only while it is not (libgearman and Gearman::XS
-        prefer the last one added; see docs/operations.md, "Failover")."""
-        h = _args.optional_host(host)
-        p = _args.port(port)
-        with self._guard.enter("add_server"):
-            self._cc.check_servers(lambda c: lib.gearman_client_add_server(c, h, p))
-            self._cc.drop_env_servers()
-            name = "localhost" if h == NULL else bytes(h).decode("utf-8", "replace")
-            self._cc.servers.add(join_spec(name, p or lib.GEARMAN_DEFAULT_TCP_PORT))
-
-    def add_servers(self, servers: Union[str, bytes]) -> None:
-        """Adds servers from ``"host[:port][,host[:port]]..."``, in order of preference (see
-        add_server())."""
-        spec = _args.name(servers, "servers", 1 << 16, allow_empty=True)
-        with self._guard.enter("add_servers"):
-            self._cc.check_servers(lambda c: lib.gearman_client_add_servers(c, spec))
-            self._cc.drop_env_servers()
-            for one in (spec or b"localhost").split(b","):
-                if one.strip():
-                    self._cc.servers.add(spec_of(one.strip()))
-
-    def remove_servers(self) -> None:
-        """Forgets every server."""
-        with self._guard.enter("remove_servers"):
-            self._cc.servers.clear()
-            self._cc.env_servers = False
-            self._cc.dirty = True
-
-    # -- options and settings ------------------------------------------------------------------
-
-    def options(self) -> ClientOptions:
-        """The option bitmask (a ``ClientOptions``, equal to the int Gearman::XS returns). A new
-        Client has ``GEARMAN_CLIENT_ALLOCATED | FREE_TASKS | EXCEPTION``:
-        finished tasks are always freed (Task objects keep their state in Python), and the
-        "exceptions" server option is requested before the first job (remove EXCEPTION to skip it)."""
-        with self._guard.enter("options", run=False):
-            c_opts = int(lib.gearman_client_options(self._cc.c)) & ~PYTHON_OPTIONS
-            return ClientOptions(c_opts | (self._cc.options & PYTHON_OPTIONS))
-
-    def set_options(self, options: int) -> None:
-        """Replaces the options (``GEARMAN_CLIENT_*`` bits; see options())."""
-        value = _args.int_arg(options, "options", 0, 0xFFFFFFFF)
-        self._set_options(value | lib.GEARMAN_CLIENT_ALLOCATED)
-
-    def add_options(self, options: int) -> None:
-        """Adds ``GEARMAN_CLIENT_*`` option bits."""
-        value = _args.int_arg(options, "options", 0, 0xFFFFFFFF)
-        self._set_options(self._cc.options | value)
-
-    def remove_options(self, options: int) -> None:
-        """Removes ``GEARMAN_CLIENT_*`` option bits."""
-        value = _args.int_arg(options, "options", 0, 0xFFFFFFFF)
-        self._set_options(self._cc.options & ~value)
-
-    def _set_options(self, value: int) -> None:
-        with self._guard.enter("set_options"):
-            self._cc.set_options(value)
-
-    def timeout(self) -> int:
-        """The timeout in ms (-1, the default, waits forever)."""
-        return self._cc.timeout
-
-    def set_timeout(self, timeout: int) -> None:
-        """Sets the timeout in ms: the longest time a blocking call waits without any progress
-        (libgearman's meaning) before raising ``GearmanTimeout``. -1 waits forever. 0 and values
-        below -1 raise ValueError (libgearman fails every call at once with 0)."""
-        value = _args.int_arg(timeout, "timeout", -1, 2**31 - 1)
-        if value == 0:
-            raise ValueError("timeout must be -1 (wait forever) or a positive number of milliseconds")
-        with self._guard.enter("set_timeout", run=False):
-            self._cc.timeout = value
-            lib.gearman_client_set_timeout(self._cc.c, self._cc.slice_ms())
-
-    def set_identifier(self, identifier: Union[str, bytes]) -> None:
-        """Sets the client id the server shows in ``workers`` (1-254 printable bytes)."""
-        value = _args.name(identifier, "identifier", _args.MAX_IDENTIFIER)
-        with self._guard.enter("set_identifier"):
-            cc = self._cc
-            rc = lib.gearman_client_set_identifier(cc.c, value, len(value))
-            if rc != lib.GEARMAN_SUCCESS:
-                cc.raise_error(rc, cc.c)
-            cc.identifier = value
-
-    def set_ssl(self, ca_file: _tls.PathArg = None, certificate: _tls.PathArg = None,
-                key: _tls.PathArg = None) -> None:
-        """Speaks TLS to every server from now on (``gearman_client_set_ssl``; not in Gearman::XS):
-        ``ca_file`` is the CA that signed the servers' certificates (verified: libgearman alone
-        would accept any), ``certificate`` and ``key`` the client's own (libgearman requires
-        them). A path left out comes from ``GEARMAND_CA_CERTIFICATE``, ``GEARMAN_CLIENT_PEM`` or
-        ``GEARMAN_CLIENT_KEY``. The files are loaded here: GearmanError names a missing or bad one,
-        and says so when this libgearman was built without TLS (see docs/versions.md)."""
-        tls = _tls.settings(ca_file, certificate, key, "Client")
-        with self._guard.enter("set_ssl"):
-            self._cc.tls = tls
-            self._cc.dirty = True  # a connection opened in plain text is replaced
-
-    def set_namespace(self, namespace: Union[str, bytes]) -> None:
-        """Prefixes every function name with ``namespace`` (workers must use the same one);
-        "" removes it."""
-        value = _args.name(namespace, "namespace", _args.MAX_FUNCTION_NAME, allow_empty=True)
-        with self._guard.enter("set_namespace"):
-            cc = self._cc
-            cc.namespace = value or None
-            if value:
-                lib.gearman_client_set_namespace(cc.c, value, len(value))
-            else:
-                cc.dirty = True
-
-    def set_server_option(self, option: Union[str, bytes]) -> None:
-        """Sends OPTION_REQ ``option`` to the server in use now and on every later connection
-        (gearmand 1.1.20 knows only "exceptions", which a Client already requests by default).
-        Raises ``GearmanError`` if the server refuses it, ``GearmanConnectionError`` if no server
-        can be reached, ``GearmanTimeout`` if none answers within the timeout."""
-        value = _args.name(option, "option", 1024)
-        with self._guard.enter("set_server_option"):
-            self._cc.set_server_option(value)
-
-    def error(self) -> Optional[str]:
-        """The text of the last failure raised by this Client (the exception's ``message``:
-        libgearman's error text, as Gearman::XS ``error()`` and ``Worker.error()`` give it, without
-        the ``GEARMAN_NAME: `` prefix of ``str()``), or None before any."""
-        return self._cc.error
 
     # -- callbacks -----------------------------------------------------------------------------
 
