@@ -240,7 +240,7 @@ class Calls:
         """One job (the hot path of every worker): returns a malloc'd copy of the result, which
         the C trampoline takes as success, or NULL with *ret_ptr set (it was preset to
         WORK_FAIL)."""
-        job = _new_job(Job)  # Job._for_call(), inline
+        job = _new_job(Job)  # every slot of job.py's Job, set inline (the per-job hot path)
         job._ptr = job_ptr
         job._wl = workload
         job._wl_size = workload_size

@@ -36,6 +36,9 @@ class Job:
     """A job being worked on. Not created directly: see ``Worker.add_function()`` and
     ``Worker.grab_job()``."""
 
+    # The Job of one worker-function call is built in _worker_call.Calls.call(), the per-job hot
+    # path, which sets these slots inline (a constructor call would cost every job a Python call);
+    # a grabbed Job by _grabbed() below.
     __slots__ = ("__weakref__", "_failed", "_finished", "_jobs", "_owner", "_ptr", "_wl", "_wl_size")
 
     _ptr: Any
@@ -48,19 +51,6 @@ class Job:
 
     def __init__(self) -> None:
         raise TypeError("Job objects come from Worker.add_function() callbacks or Worker.grab_job()")
-
-    @classmethod
-    def _for_call(cls, ptr: Any, workload: Any, workload_size: int) -> Job:
-        """A Job for one call of a worker function; the caller sets ``_ptr`` to None afterwards.
-        (_worker_call.Calls.call() builds the same inline, on the per-job hot path.)"""
-        job = _new(cls)
-        job._ptr = ptr
-        job._wl = workload
-        job._wl_size = workload_size
-        job._finished = job._failed = False
-        job._jobs = None
-        job._owner = None
-        return job
 
     @classmethod
     def _grabbed(cls, ptr: Any, jobs: GrabbedJobs, owner: Any) -> Job:
