@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any, Awaitable, Iterator, List, TypeVar
 
 import pytest
 from support.polling import wait_for_workers, wait_until
+from support.workers import TaggedWorkers
 
 from gearman_xs import (
     GEARMAN_CLIENT_EXCEPTION,
@@ -32,7 +31,6 @@ from gearman_xs.aio import AsyncClient, AsyncWorker
 from gearman_xs.testing import Gearmand
 
 P = "aio_"  # the conftest `server` fixture's worker processes serve support.functions as aio_NAME
-FAILOVER_WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "support", "failover_worker.py")
 T = TypeVar("T")
 
 
@@ -298,36 +296,10 @@ def test_mixed_load_with_cancellations_and_failures(server: Gearmand) -> None:
 # -- servers killed, failover --------------------------------------------------------------------
 
 
-class TaggedWorkers:
-    """failover_worker.py processes, one per server: a job's result names the server that ran it."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.log = tmp_path / "runs.log"
-        self.log.touch()
-        self.procs: List[subprocess.Popen[bytes]] = []
-
-    def start(self, tag: str, server: Gearmand) -> None:
-        argv = [sys.executable, FAILOVER_WORKER, server.servers, tag, str(self.log)]
-        self.procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL))
-        wait_for_workers(server, ["fo_where"])
-
-    def counts(self) -> Counter[str]:
-        return Counter(line.split(" ", 1)[1] for line in self.log.read_text().splitlines())
-
-    def close(self) -> None:
-        for p in self.procs:
-            p.terminate()
-        for p in self.procs:
-            p.wait(10)
-
-
 @pytest.fixture
 def tagged(tmp_path: Path) -> Iterator[TaggedWorkers]:
-    w = TaggedWorkers(tmp_path)
-    try:
+    with TaggedWorkers(tmp_path) as w:
         yield w
-    finally:
-        w.close()
 
 
 def test_server_killed_mid_await(tagged: TaggedWorkers) -> None:

@@ -15,7 +15,7 @@ from typing import Any, Iterator, List
 
 import pytest
 from support.polling import function_status, wait_until
-from test_failover import Workers
+from support.workers import TaggedWorkers
 
 import gearman_xs
 from gearman_xs import (
@@ -265,7 +265,7 @@ def test_ctrl_c_abandons_the_batch_and_propagates(client: Client, server: Gearma
 
 def test_preferred_server_killed_mid_batch_nothing_lost_nothing_twice(tmp_path: Path) -> None:
     total = 40
-    with Workers(tmp_path) as workers, Gearmand() as a, Gearmand() as b:
+    with TaggedWorkers(tmp_path) as workers, Gearmand() as a, Gearmand() as b:
         workers.start("A", a)
         workers.start("B", b)
         with Client() as c:

@@ -9,7 +9,6 @@ lost jobs).
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -20,14 +19,14 @@ from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
 
 import pytest
-from support.polling import function_status, wait_for_workers, wait_until
+from support.polling import function_status, wait_until
 from support.standin import StandInServer
+from support.workers import TaggedWorkers
 
 from gearman_xs import Client, GearmanConnectionError
 from gearman_xs._servers import RETRY_FIRST, RETRY_MAX, ServerList
 from gearman_xs.testing import Gearmand
 
-WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "support", "failover_worker.py")
 #: Time allowed beyond the documented retry time for a restarted server to get jobs back: the
 #: client's next submission after the pause, on a loaded machine.
 SLACK = 3.0
@@ -35,44 +34,6 @@ SLACK = 3.0
 
 def queued(server: Gearmand, function: str = "fo_where") -> int:
     return function_status(server).get(function, (0, 0, 0))[0]
-
-
-class Workers:
-    """Tagged worker processes (one per server) writing to one log."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.log = tmp_path / "runs.log"
-        self.log.touch()
-        self.procs: List[subprocess.Popen[bytes]] = []
-
-    def start(self, tag: str, server: Gearmand) -> None:
-        self.procs.append(subprocess.Popen([sys.executable, WORKER, server.servers, tag, str(self.log)],
-                                           stdout=subprocess.DEVNULL))
-        self.wait_registered(server)
-
-    @staticmethod
-    def wait_registered(server: Gearmand) -> None:
-        wait_for_workers(server, ["fo_where"])
-
-    def runs(self) -> List[Tuple[str, str]]:
-        """(tag, workload) of every job run so far, in order."""
-        lines = self.log.read_text().splitlines()
-        return [tuple(line.split(" ", 1)) for line in lines]  # type: ignore[misc]
-
-    def counts(self) -> Counter[str]:
-        return Counter(workload for _, workload in self.runs())
-
-    def close(self) -> None:
-        for p in self.procs:
-            p.terminate()
-        for p in self.procs:
-            p.wait(10)
-
-    def __enter__(self) -> Workers:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def back_to(client: Client, server_tag: bytes, prefix: str, limit: float) -> Tuple[float, List[bytes]]:
@@ -88,15 +49,15 @@ def back_to(client: Client, server_tag: bytes, prefix: str, limit: float) -> Tup
 
 
 @pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Workers]:
-    with Workers(tmp_path) as w:
+def workers(tmp_path: Path) -> Iterator[TaggedWorkers]:
+    with TaggedWorkers(tmp_path) as w:
         yield w
 
 
 # -- the order given ------------------------------------------------------------------------------------
 
 
-def test_add_servers_order_do(workers: Workers) -> None:
+def test_add_servers_order_do(workers: TaggedWorkers) -> None:
     with Gearmand() as a, Gearmand() as b:
         workers.start("A", a)
         workers.start("B", b)
@@ -114,7 +75,7 @@ def test_add_servers_order_do(workers: Workers) -> None:
         assert len(counts) == 60 + len(between) and set(counts.values()) == {1}
 
 
-def test_add_server_calls_and_env_order(workers: Workers, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_add_server_calls_and_env_order(workers: TaggedWorkers, monkeypatch: pytest.MonkeyPatch) -> None:
     with Gearmand() as a, Gearmand() as b:
         workers.start("A", a)
         workers.start("B", b)
@@ -137,7 +98,7 @@ def test_add_server_calls_and_env_order(workers: Workers, monkeypatch: pytest.Mo
     assert set(workers.counts().values()) == {1}
 
 
-def test_command_line_servers_order(workers: Workers) -> None:
+def test_command_line_servers_order(workers: TaggedWorkers) -> None:
     with Gearmand() as a, Gearmand() as b:
         workers.start("A", a)
         workers.start("B", b)
@@ -155,7 +116,7 @@ def test_command_line_servers_order(workers: Workers) -> None:
     assert set(workers.counts().values()) == {1}
 
 
-def test_background_jobs_per_server_by_admin_status(tmp_path: Path, workers: Workers) -> None:
+def test_background_jobs_per_server_by_admin_status(tmp_path: Path, workers: TaggedWorkers) -> None:
     # No worker while submitting: each server's admin status says where every job went. A keeps
     # its queue in SQLite, so that its jobs survive the SIGKILL and nothing may be missing at the end.
     db = str(tmp_path / "a.sqlite")
@@ -191,7 +152,7 @@ def test_background_jobs_per_server_by_admin_status(tmp_path: Path, workers: Wor
         assert {t for t, w in workers.runs() if w.startswith("bg-during")} == {"B"}
 
 
-def test_run_tasks_follows_the_order(workers: Workers) -> None:
+def test_run_tasks_follows_the_order(workers: TaggedWorkers) -> None:
     with Gearmand() as a, Gearmand() as b:
         workers.start("A", a)
         workers.start("B", b)
@@ -211,7 +172,7 @@ def test_run_tasks_follows_the_order(workers: Workers) -> None:
             assert batch("t-during") == [b"B"] * 5
             batch("t-during-bg", background=True)
             a.start()
-            Workers.wait_registered(a)
+            TaggedWorkers.wait_registered(a)
             start = time.monotonic()
             while batch(f"t-after-{time.monotonic()}") != [b"A"] * 5:
                 assert time.monotonic() - start < RETRY_MAX + SLACK
@@ -223,7 +184,7 @@ def test_run_tasks_follows_the_order(workers: Workers) -> None:
         assert {t for t, w in workers.runs() if w.startswith("t-during-bg")} == {"B"}
 
 
-def test_three_servers_first_available(workers: Workers) -> None:
+def test_three_servers_first_available(workers: TaggedWorkers) -> None:
     with Gearmand() as a, Gearmand() as b, Gearmand() as cc:
         for tag, server in (("A", a), ("B", b), ("C", cc)):
             workers.start(tag, server)
@@ -264,7 +225,7 @@ def test_job_status_echo_cancel_follow_the_order() -> None:
 
 
 @pytest.mark.parametrize("kind", ["do_background", "do"])
-def test_idle_server_death_never_runs_a_job_twice(kind: str, workers: Workers) -> None:
+def test_idle_server_death_never_runs_a_job_twice(kind: str, workers: TaggedWorkers) -> None:
     """The preferred server dies while the Client is idle; the next job goes to the other
     server exactly once (it used to run twice in 17 of 20 cycles)."""
     with Gearmand() as a, Gearmand() as b:
@@ -311,7 +272,7 @@ def _submit_while_killing(
     return results, errors
 
 
-def test_preferred_server_killed_mid_run_foreground(workers: Workers) -> None:
+def test_preferred_server_killed_mid_run_foreground(workers: TaggedWorkers) -> None:
     total = 1000
     with Gearmand() as a, Gearmand() as b:
         workers.start("A", a)
@@ -332,7 +293,7 @@ def test_preferred_server_killed_mid_run_foreground(workers: Workers) -> None:
     assert results[-100:] == ["B"] * 100
 
 
-def test_preferred_server_killed_mid_run_background(tmp_path: Path, workers: Workers) -> None:
+def test_preferred_server_killed_mid_run_background(tmp_path: Path, workers: TaggedWorkers) -> None:
     # A keeps its queue in SQLite and the workers start after the run: every job that got a handle
     # must run exactly once, and a job that raised may have run at most once.
     total = 1000
@@ -405,7 +366,7 @@ def test_a_server_that_closes_on_the_client_is_backed_off() -> None:
         closing.close()
 
 
-def test_a_closing_first_server_hands_over_to_the_next(workers: Workers) -> None:
+def test_a_closing_first_server_hands_over_to_the_next(workers: TaggedWorkers) -> None:
     closing = ClosingServer()
     try:
         with Gearmand() as b:

@@ -1,7 +1,8 @@
 """Workers that serve the test functions (support.functions) for the duration of a test:
 a gearman_xs Worker in a thread of the test process (``WorkerThread``; ``PyWorker`` for the interop
 functions), or worker processes of their own (``worker_processes``, for tests that send signals to
-their own process, kill servers or time parallel jobs)."""
+their own process, kill servers or time parallel jobs; ``TaggedWorkers``, one per server, whose
+results and log name the server that ran each job)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import os
 import subprocess
 import sys
 import threading
+from collections import Counter
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional, Sequence
+from pathlib import Path
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 import gearman_xs
 from gearman_xs.testing import Gearmand
@@ -19,6 +22,7 @@ from support.functions import INTEROP_FUNCTIONS
 from support.polling import wait_for_workers
 
 WORKER_PROCESS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker_process.py")
+FAILOVER_WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "failover_worker.py")
 
 
 class WorkerThread:
@@ -69,6 +73,46 @@ def worker_processes(server: Gearmand, prefix: str = "cx_", count: int = 1) -> I
             p.terminate()
         for p in procs:
             p.wait(10)
+
+
+class TaggedWorkers:
+    """failover_worker.py processes, one per server (``start(tag, server)``), writing to one log: a
+    job's result is the tag of the server that ran it, and the log counts how often each workload
+    ran (duplicates and lost jobs)."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.log = tmp_path / "runs.log"
+        self.log.touch()
+        self.procs: List[subprocess.Popen[bytes]] = []
+
+    def start(self, tag: str, server: Gearmand) -> None:
+        argv = [sys.executable, FAILOVER_WORKER, server.servers, tag, str(self.log)]
+        self.procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL))
+        self.wait_registered(server)
+
+    @staticmethod
+    def wait_registered(server: Gearmand) -> None:
+        wait_for_workers(server, ["fo_where"])
+
+    def runs(self) -> List[Tuple[str, str]]:
+        """(tag, workload) of every job run so far, in order."""
+        lines = self.log.read_text().splitlines()
+        return [tuple(line.split(" ", 1)) for line in lines]  # type: ignore[misc]
+
+    def counts(self) -> Counter[str]:
+        return Counter(workload for _, workload in self.runs())
+
+    def close(self) -> None:
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            p.wait(10)
+
+    def __enter__(self) -> TaggedWorkers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class PyWorker:
