@@ -152,11 +152,6 @@ gearman_return_t gxs_client_run_tasks(gearman_client_st *c)
     return rc;
 }
 
-static long gxs_ns_since(const struct timespec *then, const struct timespec *now)
-{
-    return (long)(now->tv_sec - then->tv_sec) * 1000000000L + (now->tv_nsec - then->tv_nsec);
-}
-
 /* The next unique of the Client (UUID-shaped, like libgearman's: its random prefix, then a counter
    in 12 hex digits) into a->unique. */
 static const char *gxs_acc_next_unique(gxs_acc *a)
@@ -172,11 +167,12 @@ static const char *gxs_acc_next_unique(gxs_acc *a)
 }
 
 /* The fast path of do*() (one cffi call per job). A NULL `unique` gets the Client's next one
-   (a->unique; libgearman would make a UUID per job, with libuuid ~20 us of CPU). When the connection `fd` (-1: unknown) has been
-   unused for GXS_DO_IDLE_POLL_NS, it is polled first: a server that closed it while the Client was
-   idle returns GXS_DO_CLOSED before anything is sent (a job that finished less than that ago shows
-   the server was there). Then clears *a, adds the task and runs gearman_client_run_tasks() once.
-   If that finished the job (the usual case), the job handle of a background job is copied into
+   (a->unique; libgearman would make a UUID per job, with libuuid ~20 us of CPU). The connection
+   `fd` (-1: unknown) is polled first, before every job: a server that closed it since the last
+   one returns GXS_DO_CLOSED before anything is sent. (No time since the last answer proves the
+   server is still there: a gearmand SIGKILLed right after answering is reaped in ~1 ms, and a
+   window of 1 ms without the poll sent jobs onto its dead connection.) Then clears *a, adds the
+   task and runs gearman_client_run_tasks() once. If that finished the job (the usual case), the job handle of a background job is copied into
    a->handle, the task is freed and the outcome returned: the result size, or GXS_DO_FAILED with
    a->rc. Otherwise GXS_DO_PENDING leaves the task in a->task (a->run_rc holds run_tasks()'s code)
    for the slow path in _client_do.py; GXS_DO_NOT_ADDED: the task could not be added (a->rc). */
@@ -185,13 +181,10 @@ long gxs_acc_do(gearman_client_st *c, int kind, gxs_acc *a, const char *fn, cons
 {
     gearman_task_st *t;
     gearman_return_t ret = GEARMAN_SUCCESS;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    if (fd >= 0 && gxs_ns_since(&a->used, &now) >= GXS_DO_IDLE_POLL_NS && gxs_cw_peer_closed(fd))
+    if (fd >= 0 && gxs_cw_peer_closed(fd))
         return GXS_DO_CLOSED;
     gxs_acc_release(a);
     a->events = 0; a->done = 0; a->rc = GEARMAN_SUCCESS; a->handle[0] = 0; a->task = NULL;
-    a->used.tv_sec = 0; a->used.tv_nsec = 0;   /* until this job finishes here */
     if (unique == NULL)
         unique = gxs_acc_next_unique(a);
     t = gxs_add_acc_task(c, kind, a, fn, unique, w, n, &ret);
@@ -212,7 +205,6 @@ long gxs_acc_do(gearman_client_st *c, int kind, gxs_acc *a, const char *fn, cons
         }
     }
     gearman_task_free(t);
-    clock_gettime(CLOCK_MONOTONIC, &a->used);
     if (a->rc != GEARMAN_SUCCESS)
         return GXS_DO_FAILED;
     return (long)a->size;

@@ -20,7 +20,6 @@ typedef struct gxs_acc {
     char handle[GEARMAN_JOB_HANDLE_SIZE];   /* gxs_acc_do(): a finished background job's handle */
     /* kept across jobs by gxs_acc_do() (one gxs_acc per Client: do*() holds its lock) */
     gearman_task_st *task;                  /* GXS_DO_PENDING: the unfinished task */
-    struct timespec used;                   /* when the last job finished in gxs_acc_do() */
     unsigned long long count;               /* jobs given a unique by gxs_acc_do() */
     char unique[GEARMAN_MAX_UNIQUE_SIZE];   /* the Client's 24-character prefix, then the last
                                                unique made: the prefix and count in 12 hex digits */
@@ -34,9 +33,6 @@ typedef struct gxs_acc {
 #define GXS_DO_FAILED (-2)      /* finished with a->rc != GEARMAN_SUCCESS */
 #define GXS_DO_NOT_ADDED (-3)   /* the task could not be added: a->rc says why */
 #define GXS_DO_CLOSED (-4)      /* the idle connection was closed by its server: nothing was sent */
-
-/* A connection unused for this long (ns) is polled before the next job is sent on it. */
-#define GXS_DO_IDLE_POLL_NS 1000000L
 
 /* Appends n bytes at p to a's result buffer (grown by doubling); 0, or -1 when out of memory. */
 int gxs_acc_append(gxs_acc *a, const void *p, size_t n);

@@ -1,9 +1,9 @@
 """``DoPath``: the Client's ``do*()`` calls, one job submitted and waited for.
 
-The fast path is one C call per job: ``gxs_acc_do()`` (csrc/client_acc.c) polls the connection if
-it went unused for over 1 ms (a server that closed it while the Client was idle is seen before
-anything is sent), makes the unique when none is given, adds the task to the current C client, runs
-one ``gearman_client_run_tasks()`` slice and collects the job's packets into a ``gxs_acc`` in C (no
+The fast path is one C call per job: ``gxs_acc_do()`` (csrc/client_acc.c) polls the connection
+first (a server that closed it since the last job is seen before anything is sent), makes the
+unique when none is given, adds the task to the current C client, runs one
+``gearman_client_run_tasks()`` slice and collects the job's packets into a ``gxs_acc`` in C (no
 Python callback per packet), and returns the result's size or an outcome code; a job that finished
 within that slice never runs any other Python code but the argument checks and the lock.
 ``gearman_client_do()`` is never used: called again after a timeout it would submit the job again.

@@ -9,6 +9,7 @@ lost jobs).
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
 
 import pytest
+from support import protocol
 from support.polling import function_status, wait_until
 from support.standin import StandInServer
 from support.workers import TaggedWorkers
@@ -245,6 +247,66 @@ def test_idle_server_death_never_runs_a_job_twice(kind: str, workers: TaggedWork
         wait_until(lambda: len(workers.counts()) >= 10, what="every job to run")
         time.sleep(0.3)
         assert workers.counts() == Counter({f"idle-{i}": 1 for i in range(10)})
+
+
+class GoneAfterOneJob(StandInServer):
+    """A server that dies right after its first job: answers OPTION_REQ, then on the first
+    submission stops listening, sends JOB_CREATED (and WORK_COMPLETE with result ``b"A"`` for a
+    foreground job) and closes the connection; ``gone`` is set once all that is done."""
+
+    def __init__(self) -> None:
+        self.gone = threading.Event()
+        super().__init__(backlog=4, accept_timeout=0.05)
+
+    def handle(self, conn: socket.socket) -> None:
+        conn.settimeout(10)
+        reader = protocol.RequestReader()
+        with conn, contextlib.suppress(OSError):  # (a reachability check: connects, closes)
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                for command, args in reader.feed(data):
+                    if command in protocol.SUBMITS:
+                        self.listener.close()  # from now on refused, as a dead server's port
+                        reply = protocol.packet(protocol.JOB_CREATED, b"H:gone:1")
+                        if command not in (protocol.SUBMIT_JOB_BG, protocol.SUBMIT_JOB_HIGH_BG,
+                                           protocol.SUBMIT_JOB_LOW_BG):
+                            reply += protocol.packet(protocol.WORK_COMPLETE, b"H:gone:1", b"A")
+                        conn.sendall(reply)
+                        conn.close()
+                        self.gone.set()
+                        return
+                    conn.sendall(protocol.default_answer(command, args))
+
+
+@pytest.mark.parametrize("kind", ["do_background", "do"])
+def test_server_gone_right_after_a_job_the_next_goes_to_the_other(kind: str, workers: TaggedWorkers) -> None:
+    """The preferred server answers a job and dies at once; the very next call (well within 1 ms of
+    the answer) goes to the other server, exactly once. It used to be sent on the dead connection
+    and raise "lost after the job was sent" (do*() polled the connection only after 1 ms unused)."""
+    cycles = 10
+    with Gearmand() as b:
+        workers.start("B", b)
+        for cycle in range(cycles):
+            a = GoneAfterOneJob()
+            try:
+                with Client() as c:
+                    c.add_servers(f"{a.servers},{b.servers}")
+                    c.set_timeout(10000)
+                    if kind == "do":
+                        assert c.do("fo_where", f"first-{cycle}") == b"A"
+                        assert a.gone.wait(10)
+                        assert c.do("fo_where", f"gone-{cycle}") == b"B"
+                    else:
+                        assert c.do_background("fo_where", f"first-{cycle}") == "H:gone:1"
+                        assert a.gone.wait(10)
+                        assert c.do_background("fo_where", f"gone-{cycle}").startswith("H:")
+            finally:
+                a.close()
+        wait_until(lambda: len(workers.counts()) >= cycles, what="every job to run")
+        time.sleep(0.3)  # a duplicate would show now
+        assert workers.counts() == Counter({f"gone-{i}": 1 for i in range(cycles)})
 
 
 def _submit_while_killing(
