@@ -19,6 +19,6 @@ gearman_return_t gxs_task_fail(gearman_task_st *task);
 
 /* The worker's function, called by gxs_worker_trampoline (worker_trampoline.c). */
 void *gxs_worker_function(gearman_job_st *job, void *context, const char *workload,
-                          size_t workload_size, size_t *result_size, gearman_return_t *ret_ptr);
+                          size_t workload_size);
 
 #endif

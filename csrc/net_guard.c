@@ -392,6 +392,11 @@ void gxs_ng_set_wait(int ms)
     gxs_ng_detail = 0;
 }
 
+void gxs_ng_wait_only(int ms)
+{
+    gxs_ng_wait_ms = ms;
+}
+
 int gxs_ng_take_reason(uint32_t *detail)
 {
     int reason = gxs_ng_reason;

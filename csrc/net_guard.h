@@ -24,6 +24,9 @@ unsigned long gxs_ng_counter(int what);
 /* ms > 0: this thread's libgearman calls are a Worker's, whose replies are waited for in recv()
    for up to ms (see net_guard.c); 0: a Client's (libgearman polls). Also forgets the last reason. */
 void gxs_ng_set_wait(int ms);
+/* gxs_ng_set_wait() that keeps the last reason (gxs_worker_work(): the passes after a Worker call's
+   first, and the end of a pass whose error the caller may still explain). */
+void gxs_ng_wait_only(int ms);
 /* A Client's run_tasks() (client_acc.c, gxs_client_run_tasks): while inside, a connection that
    broke with bytes still to read reports only POLLIN to libgearman (see net_guard.c). Returns the
    previous state, for gxs_ng_client_leave(). */

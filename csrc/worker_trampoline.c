@@ -1,27 +1,53 @@
 /* The worker's V1 function trampoline (used by gearman_xs/worker.py).
 
-   The V1 worker function goes through a trampoline that presets *ret_ptr to GEARMAN_WORK_FAIL, so
-   that a Python callback which fails before it can store a code (an exception at entry, e.g. a
-   pending KeyboardInterrupt) fails the job instead of reporting an empty success. A non-NULL
-   result (a malloc'd copy, see gxs_dup) means success; for an empty or already-sent result Python
-   returns NULL and stores GEARMAN_SUCCESS itself. The workload pointer and size are passed in, so
-   that Job.workload() needs one cffi call per job instead of four. */
+   gxs_worker_trampoline() is the V1 worker function of every registered name. It calls the Python
+   function gxs_worker_function (gearman_xs/_worker_call.py) with the job, its context (the
+   function's cffi handle) and the workload pointer and size (so that Job.workload() is one cffi
+   call), and turns what it returns into the V1 answer:
+     NULL                  the job failed (GEARMAN_WORK_FAIL): the function raised, returned a value
+                           that cannot be sent, or the callback failed at entry (a pending
+                           KeyboardInterrupt: cffi's onerror returns NULL);
+     gxs_worker_done()     success with nothing (more) to send: an empty result, or the function
+                           already answered the job itself;
+     anything else         a result made by gxs_dup() (libgearman frees it), whose size gxs_dup()
+                           left in this thread's gxs_dup_size.
+   So the callback takes four arguments and writes no out-parameters.
+
+   gxs_worker_work() is one pass of a Worker's work(): the packet guard's reply wait on for the
+   call, gearman_worker_work(), the wait off again, and the one timing question the pass loop asks
+   (did the poll end long before its timeout?), in one cffi call and one GIL hand-off per job. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "callbacks.h"
+#include "net_guard.h"
 #include "worker_trampoline.h"
+
+static char gxs_done;                    /* gxs_worker_done(): success, nothing to send */
+static __thread size_t gxs_dup_size;     /* the size of this thread's last gxs_dup() */
+
+void *gxs_worker_done(void)
+{
+    return &gxs_done;
+}
 
 static void *gxs_worker_trampoline(gearman_job_st *job, void *context, size_t *result_size,
                                    gearman_return_t *ret_ptr)
 {
     void *result;
-    *ret_ptr = GEARMAN_WORK_FAIL;
-    *result_size = 0;
+    gxs_dup_size = 0;
     result = gxs_worker_function(job, context, (const char *)gearman_job_workload(job),
-                                 gearman_job_workload_size(job), result_size, ret_ptr);
-    if (result != NULL)
-        *ret_ptr = GEARMAN_SUCCESS;
+                                 gearman_job_workload_size(job));
+    *result_size = 0;
+    if (result == NULL) {
+        *ret_ptr = GEARMAN_WORK_FAIL;
+        return NULL;
+    }
+    *ret_ptr = GEARMAN_SUCCESS;
+    if (result == &gxs_done)
+        return NULL;
+    *result_size = gxs_dup_size;
     return result;
 }
 
@@ -30,6 +56,7 @@ void *gxs_dup(const char *p, size_t n)
     void *r = malloc(n ? n : 1);
     if (r != NULL && n)
         memcpy(r, p, n);
+    gxs_dup_size = n;
     return r;
 }
 
@@ -38,4 +65,31 @@ gearman_return_t gxs_worker_add_function(gearman_worker_st *worker, const char *
 {
     return gearman_worker_add_function(worker, function_name, timeout, gxs_worker_trampoline,
                                        context);
+}
+
+static long long gxs_now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+int gxs_worker_work(gearman_worker_st *worker, int wait_ms, int first)
+{
+    gearman_return_t rc;
+    int timeout = gearman_worker_timeout(worker);
+    long long started = timeout >= GXS_WORK_EARLY_MIN_MS ? gxs_now_ms() : 0;
+    if (first)
+        gxs_ng_set_wait(wait_ms);
+    else
+        gxs_ng_wait_only(wait_ms);
+    rc = gearman_worker_work(worker);
+    if (rc == GEARMAN_SUCCESS) {
+        gxs_ng_set_wait(0);       /* as at the end of work(): no reason left to explain */
+        return rc;
+    }
+    gxs_ng_wait_only(0);          /* the reason stays for the error the caller raises */
+    if (rc == GEARMAN_TIMEOUT && started && (gxs_now_ms() - started) * 2 < timeout)
+        return GXS_WORK_CLOSED_EARLY;
+    return rc;
 }

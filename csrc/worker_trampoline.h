@@ -11,7 +11,21 @@
 gearman_return_t gxs_worker_add_function(gearman_worker_st *worker, const char *function_name,
                                          uint32_t timeout, void *context);
 
-/* A malloc'd copy of a worker function's result (libgearman frees it); NULL if out of memory. */
+/* gxs_worker_work(): a GEARMAN_TIMEOUT that came before half the worker's poll timeout (of at least
+   GXS_WORK_EARLY_MIN_MS): libgearman did not wait, because the server closed the connection. */
+#define GXS_WORK_CLOSED_EARLY (-1)
+#define GXS_WORK_EARLY_MIN_MS 20
+
+/* One pass of a Worker's work(): gearman_worker_work() with the packet guard's reply wait set to
+   wait_ms for the call (first: also forget the last reason, as at the start of a work() call) and
+   off after it; on success the last reason is forgotten too. Returns its gearman_return_t, or
+   GXS_WORK_CLOSED_EARLY for a GEARMAN_TIMEOUT before half the worker's timeout. */
+int gxs_worker_work(gearman_worker_st *worker, int wait_ms, int first);
+
+/* A malloc'd copy of a worker function's result (libgearman frees it); NULL if out of memory. Its
+   size is what the trampoline reports, so a function returns this pointer and nothing else. */
 void *gxs_dup(const char *p, size_t n);
+/* What a worker function returns for success with nothing (more) to send (see worker_trampoline.c). */
+void *gxs_worker_done(void);
 
 #endif

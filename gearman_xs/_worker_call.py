@@ -3,11 +3,13 @@
 libgearman runs a job inside ``gearman_worker_work()``: it calls the C trampoline of
 ``csrc/worker_trampoline.c``, which calls ``gxs_worker_function`` here (an ``extern "Python"``
 function) with the context registered by ``gxs_worker_add_function()``: an ``ffi.new_handle`` of
-the function's ``Function`` record. ``Calls.call()`` builds the ``Job`` (valid during the call
-only), calls the user's function and turns its return value into the result libgearman sends as
-WORK_COMPLETE: a ``malloc``'d copy (bytes, bytearray, memoryview, str as UTF-8, None as empty, an int
-or float as the text Perl would print: ``number_text()``). A function that raises fails its job
-(WORK_FAIL; WORK_EXCEPTION first with ``send_exceptions``) and is logged; the worker carries on.
+the function's ``Function`` record. ``gxs_worker_function`` builds the ``Job`` (valid during the
+call only), calls the user's function and turns its return value into the result libgearman
+sends as WORK_COMPLETE: a ``gxs_dup()`` copy (bytes, bytearray, memoryview, str as UTF-8, an int or
+float as the text Perl would print: ``number_text()``; ``Calls.result()`` for all but bytes), or
+``gxs_worker_done()`` for None, an empty result or a job the function answered itself. A function
+that raises fails its job (NULL: WORK_FAIL; WORK_EXCEPTION first with ``send_exceptions``) and is
+logged; the worker carries on.
 
 ``Calls`` is one Worker's side of that, used under its lock:
 
@@ -47,9 +49,11 @@ WorkerFunction = Callable[..., Any]
 LogFunction = Callable[[str, int], Any]
 
 _NULL = ffi.NULL
+_DONE = lib.gxs_worker_done()  # what a worker function returns for success with nothing to send
 _dup = lib.gxs_dup
-_new_job = object.__new__
+_from_handle = ffi.from_handle
 _SUCCESS = lib.GEARMAN_SUCCESS
+_new_job = object.__new__
 
 #: Exceptions raised at the entry of a callback, before its try: (a pending signal's
 # KeyboardInterrupt). cffi hands them to _entry_error(); the thread that runs work() re-raises them.
@@ -58,7 +62,7 @@ entry_errors: List[Tuple[int, BaseException]] = []
 
 def _entry_error(exc_type: Type[BaseException], exc: BaseException, tb: Optional[TracebackType]) -> None:
     entry_errors.append((threading.get_ident(), exc))
-    return None  # NULL result; the C trampoline preset *ret_ptr to GEARMAN_WORK_FAIL
+    return None  # NULL result: the C trampoline fails the job (GEARMAN_WORK_FAIL)
 
 
 class Function:
@@ -124,11 +128,36 @@ class _LogTarget:
 
 
 @ffi.def_extern(onerror=_entry_error)  # type: ignore[untyped-decorator]
-def gxs_worker_function(
-    job_ptr: Any, context: Any, workload: Any, workload_size: int, size_ptr: Any, ret_ptr: Any
-) -> Any:
-    rec: Function = ffi.from_handle(context)
-    return rec.calls.call(rec, job_ptr, workload, workload_size, size_ptr, ret_ptr)
+def gxs_worker_function(job_ptr: Any, context: Any, workload: Any, workload_size: int) -> Any:
+    """One job (the hot path of every worker): a ``gxs_dup()`` copy of the result, ``_DONE``
+    (success, nothing to send) or NULL (the job failed); see csrc/worker_trampoline.c."""
+    rec: Function = _from_handle(context)
+    calls = rec.calls
+    job = _new_job(Job)  # every slot of job.py's Job, set inline (the per-job hot path)
+    job._ptr = job_ptr
+    job._wl = workload
+    job._wl_size = workload_size
+    job._finished = job._failed = False
+    job._jobs = None
+    job._owner = None
+    calls.failed = False  # set on each failure path (last_job_failed)
+    guard = calls.guard
+    guard.in_callback = True
+    calls.count += 1
+    try:
+        result = rec.fn(job, rec.context) if rec.pass_context else rec.fn(job)
+    except BaseException as exc:
+        calls.failed = True
+        calls.function_raised(rec, job, job_ptr, exc)
+        return _NULL
+    finally:
+        job._ptr = None
+        guard.in_callback = False
+    if type(result) is bytes and result and not job._finished:  # the usual case
+        buf = _dup(result, len(result))
+        if buf != _NULL:
+            return buf
+    return calls.result(rec, job, job_ptr, result)
 
 
 @ffi.def_extern(onerror=_entry_error)  # type: ignore[untyped-decorator]
@@ -234,49 +263,15 @@ class Calls:
 
     # -- the call (inside gearman_worker_work) ----------------------------------------------------
 
-    def call(
-        self, rec: Function, job_ptr: Any, workload: Any, workload_size: int, size_ptr: Any, ret_ptr: Any
-    ) -> Any:
-        """One job (the hot path of every worker): returns a malloc'd copy of the result, which
-        the C trampoline takes as success, or NULL with *ret_ptr set (it was preset to
-        WORK_FAIL)."""
-        job = _new_job(Job)  # every slot of job.py's Job, set inline (the per-job hot path)
-        job._ptr = job_ptr
-        job._wl = workload
-        job._wl_size = workload_size
-        job._finished = job._failed = False
-        job._jobs = None
-        job._owner = None
-        self.failed = False  # set on each failure path below (last_job_failed)
-        guard = self.guard
-        guard.in_callback = True
-        self.count += 1
-        try:
-            result = rec.fn(job, rec.context) if rec.pass_context else rec.fn(job)
-        except BaseException as exc:
-            self.failed = True
-            self.function_raised(rec, job, job_ptr, exc)
-            return _NULL
-        finally:
-            job._ptr = None
-            guard.in_callback = False
-        if job._finished or result is None:  # already answered, or an empty result
+    def result(self, rec: Function, job: Job, job_ptr: Any, result: Any) -> Any:
+        """What ``gxs_worker_function`` returns for a result other than non-empty bytes (or
+        bytes ``gxs_dup()`` found no memory for): ``_DONE`` for a job the function answered
+        itself, None or an empty result; a ``gxs_dup()`` copy; or NULL (the job failed, logged)."""
+        if job._finished:  # already answered: its return value is not sent
             self.failed = job._failed
-            ret_ptr[0] = _SUCCESS
-            return _NULL
-        if type(result) is bytes:  # the usual case: one C call copies it into malloc'd memory
-            size = len(result)
-            if size:
-                buf = _dup(result, size)
-                if buf != _NULL:
-                    size_ptr[0] = size
-                    return buf
-                self.failed = True
-                log.error("gearman_xs: no memory for a %d-byte result: job %s failed", size,
-                          handle_text(job_ptr))
-                return _NULL
-            ret_ptr[0] = _SUCCESS
-            return _NULL
+            return _DONE
+        if result is None:
+            return _DONE
         if isinstance(result, str):
             result = result.encode("utf-8")
         elif isinstance(result, memoryview):
@@ -299,22 +294,18 @@ class Calls:
                 type(result).__name__,
                 handle_text(job_ptr),
             )
-            return _NULL  # *ret_ptr is GEARMAN_WORK_FAIL
+            return _NULL
         size = result.nbytes if isinstance(result, memoryview) else len(result)
         if size == 0:
-            ret_ptr[0] = _SUCCESS
-            return _NULL
-        buf = lib.malloc(size)  # libgearman frees it
+            return _DONE
+        buf = _dup(result if type(result) is bytes else ffi.from_buffer(result), size)
         if buf == _NULL:
             self.failed = True
             log.error("gearman_xs: no memory for a %d-byte result: job %s failed", size, handle_text(job_ptr))
-            return _NULL
-        ffi.memmove(buf, result, size)
-        size_ptr[0] = size
-        return buf  # the trampoline stores GEARMAN_SUCCESS
+        return buf  # NULL: the job fails
 
     def function_raised(self, rec: Function, job: Job, job_ptr: Any, exc: BaseException) -> None:
-        """The job fails (the trampoline preset *ret_ptr to WORK_FAIL); never a requeue code."""
+        """The job fails (the function returns NULL: WORK_FAIL); never a requeue code."""
         fname = rec.name.decode("utf-8", "replace")
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             log.warning(

@@ -14,7 +14,8 @@ and how the next one starts:
 * what counts as a lost connection (``errors.CONNECTION_CODES``, and a poll that ended long before
   its timeout: the server closed the connection), a bad packet (``PROTOCOL_CODES``) or a shutdown,
   and the back-off after such a pass (``_clock.Backoff``): the next pass waits;
-* the reply wait of the packet guard (``net_guard``) for this thread's libgearman calls.
+* the reply wait of the packet guard (``net_guard``) for this thread's libgearman calls
+  (``reply_wait()``); a pass of ``work()`` sets it in the same C call, ``gxs_worker_work()``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from ._worker_call import Calls, entry_errors
 from .errors import CONNECTION_CODES, GearmanConnectionError, GearmanError, error_for, error_from
 from .job import Job
 
-__all__ = ["IDLE", "PROTOCOL_CODES", "RAN", "REPLY_WAIT_MS", "STOPPED", "JobLoop"]
+__all__ = ["IDLE", "PROTOCOL_CODES", "RAN", "REPLY_WAIT_MS", "STOPPED", "JobLoop", "reply_wait"]
 
 log = logging.getLogger("gearman_xs")
 
@@ -40,6 +41,8 @@ log = logging.getLogger("gearman_xs")
 REPLY_WAIT_MS = 5000
 
 _NULL = ffi.NULL
+_work = lib.gxs_worker_work
+_CLOSED_EARLY = lib.GXS_WORK_CLOSED_EARLY
 _SUCCESS = lib.GEARMAN_SUCCESS
 _TIMEOUT = lib.GEARMAN_TIMEOUT
 _LOST = lib.GEARMAN_LOST_CONNECTION
@@ -73,7 +76,9 @@ class JobLoop:
     def work(self, deadline: Optional[float]) -> int:
         """Passes until one job ran (RAN), stop() (STOPPED) or, non-blocking, nothing to do (IDLE).
         Raises GearmanTimeout at ``deadline``, the connection error after the third lost
-        connection in a row, and what a callback left pending."""
+        connection in a row, and what a callback left pending. Each pass is one C call,
+        ``gxs_worker_work()``: the packet guard's reply wait on for ``gearman_worker_work()`` and
+        off after it (see ``reply_wait()``)."""
         c = self.c
         ptr = c.ptr
         calls = self.calls
@@ -84,7 +89,9 @@ class JobLoop:
         lost = 0
         calls.slicing = True
         calls.timeout_line = None
-        _set_reply_wait(deadline)
+        wait = REPLY_WAIT_MS if deadline is None else reply_wait(deadline)
+        first = 1  # the first pass forgets the guard's last reason (a new call)
+        ran = False
         try:
             while True:
                 if self.stop:
@@ -97,9 +104,10 @@ class JobLoop:
                 elif c.c_timeout != SLICE_MS:
                     c.set_c_timeout(SLICE_MS)
                 count = calls.count
-                started = time.monotonic()
-                rc = lib.gearman_worker_work(ptr)
-                if rc == _SUCCESS:
+                rc = _work(ptr, wait, first)
+                first = 0
+                if rc == _SUCCESS:  # gxs_worker_work() ended the reply wait and forgot the reason
+                    ran = True
                     backoff.pause = 0.0
                     c.dirty = True
                     if c.id_stale:
@@ -112,12 +120,13 @@ class JobLoop:
                     # sent: libgearman answers the job on the next call, without grabbing another.
                     calls.failed = True
                     c.dirty = True
-                    self._flush(ptr, rc)
+                    self._flush(ptr, wait)
                     calls.raise_pending()
                     return RAN
-                if self._closed_early(rc, started):
-                    # libgearman gave up without waiting: the server closed the connection (after
-                    # CAN_DO/GRAB_JOB). Reconnecting at once would hammer it: back off.
+                if rc == _CLOSED_EARLY:
+                    # A GEARMAN_TIMEOUT long before the poll timeout: libgearman gave up without
+                    # waiting, because the server closed the connection (after CAN_DO/GRAB_JOB).
+                    # Reconnecting at once would hammer it: back off.
                     backoff.failed()
                     c.id_stale = True
                     lost += 1
@@ -154,7 +163,8 @@ class JobLoop:
                 raise error_from(rc, ptr)
         finally:
             calls.slicing = False
-            _set_reply_wait(None, 0)
+            if not ran:
+                lib.gxs_ng_set_wait(0)  # as gxs_worker_work() after a job, for the other exits
 
     def _closed_early(self, rc: int, started: float) -> bool:
         """A GEARMAN_TIMEOUT long before the poll timeout: libgearman did not wait, because the
@@ -183,9 +193,10 @@ class JobLoop:
         """GearmanTimeout for the user's timeout, after its one log line (Calls.timed_out())."""
         return self.calls.timed_out(self.c.log_handle, self.c.log_verbose, message)
 
-    def _flush(self, ptr: Any, rc: int) -> None:
+    def _flush(self, ptr: Any, wait: int) -> None:
+        rc = _SUCCESS
         for _ in range(3):
-            rc = lib.gearman_worker_work(ptr)
+            rc = _work(ptr, wait, 0)
             if rc == _SUCCESS:
                 return
         log.error("gearman_xs: could not answer a failed job: %s", error_from(rc, ptr))
@@ -287,12 +298,12 @@ class JobLoop:
         rc_ptr = ffi.new("gearman_return_t *")
         calls.slicing = True
         started = time.monotonic()
-        _set_reply_wait(deadline())
+        lib.gxs_ng_set_wait(reply_wait(deadline()))  # a Worker's call (see reply_wait())
         try:
             job_ptr = lib.gearman_worker_grab_job(ptr, _NULL, rc_ptr)
         finally:
             calls.slicing = False
-            _set_reply_wait(None, 0)
+            lib.gxs_ng_set_wait(0)
         rc = rc_ptr[0]
         c.fresh_clone = False
         if rc in CONNECTION_CODES or rc in PROTOCOL_CODES or self._closed_early(rc, started):
@@ -315,10 +326,11 @@ class JobLoop:
         raise error_from(rc, ptr)
 
 
-def _set_reply_wait(deadline: Optional[float], ms: int = REPLY_WAIT_MS) -> None:
-    """Tells the packet guard that this thread's libgearman calls are a Worker's (ms > 0): a reply
-    is waited for inside recv() for up to ``ms`` (and never past ``deadline``), instead of letting
-    libgearman's poll time out inside it, which crashes libgearman 1.1.20 (see net_guard)."""
-    if ms and deadline is not None:
-        ms = max(1, min(ms, ms_left(deadline) + 50))
-    lib.gxs_ng_set_wait(ms)
+def reply_wait(deadline: Optional[float]) -> int:
+    """How long the packet guard waits inside recv() for a reply the worker is receiving (ms):
+    ``REPLY_WAIT_MS``, and never past ``deadline``. Waiting there instead of letting libgearman's
+    poll time out inside a reply keeps libgearman 1.1.20 from crashing (see net_guard)."""
+    if deadline is None:
+        return REPLY_WAIT_MS
+    return max(1, min(REPLY_WAIT_MS, ms_left(deadline) + 50))
+

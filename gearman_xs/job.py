@@ -36,7 +36,7 @@ class Job:
     """A job being worked on. Not created directly: see ``Worker.add_function()`` and
     ``Worker.grab_job()``."""
 
-    # The Job of one worker-function call is built in _worker_call.Calls.call(), the per-job hot
+    # The Job of one worker-function call is built in _worker_call.gxs_worker_function(), the per-job
     # path, which sets these slots inline (a constructor call would cost every job a Python call);
     # a grabbed Job by _grabbed() below.
     __slots__ = ("__weakref__", "_failed", "_finished", "_jobs", "_owner", "_ptr", "_wl", "_wl_size")

@@ -345,11 +345,11 @@ class Worker:
         GearmanConnectionError when no server can be reached, and re-raises a
         KeyboardInterrupt/SystemExit from the function."""
         guard = self._guard.enter()
-        self._calls.failed = False
         try:
-            with guard:
-                return self._loop.work(self._deadline()) == RAN
+            self._calls.failed = False
+            return self._loop.work(self._deadline()) == RAN
         finally:
+            guard.release()  # not `with guard:`: its special-method lookups cost ~1,000 instructions
             if self._close_pending:
                 self.close()
 

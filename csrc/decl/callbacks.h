@@ -11,6 +11,5 @@ extern "Python+C" gearman_return_t gxs_task_complete(gearman_task_st *task);
 extern "Python+C" gearman_return_t gxs_task_exception(gearman_task_st *task);
 extern "Python+C" gearman_return_t gxs_task_fail(gearman_task_st *task);
 extern "Python+C" void *gxs_worker_function(gearman_job_st *job, void *context,
-                                            const char *workload, size_t workload_size,
-                                            size_t *result_size, gearman_return_t *ret_ptr);
+                                            const char *workload, size_t workload_size);
 extern "Python" void gxs_log(const char *line, gearman_verbose_t verbose, void *context);
