@@ -128,15 +128,14 @@ static gearman_return_t gxs_aio_on_created(gearman_task_st *t)
     j->created = 1;
     if (j->acc.background)
         gxs_aio_end(j, GEARMAN_SUCCESS);
-    else if (j->abandoned)
-        gxs_aio_list(j);          /* acknowledged: its task can be freed now */
     return GEARMAN_SUCCESS;
 }
 
 static gearman_return_t gxs_aio_on_data(gearman_task_st *t)
 {
     gxs_aio_job *j = gxs_aio_job_of(t);
-    if (!j->acc.done && gxs_acc_append(&j->acc, gearman_task_data(t), gearman_task_data_size(t)))
+    if (!j->acc.done && !j->abandoned
+        && gxs_acc_append(&j->acc, gearman_task_data(t), gearman_task_data_size(t)))
         gxs_aio_end(j, GEARMAN_MEMORY_ALLOCATION_FAILURE);
     return GEARMAN_SUCCESS;
 }
@@ -146,6 +145,10 @@ static gearman_return_t gxs_aio_on_complete(gearman_task_st *t)
     gxs_aio_job *j = gxs_aio_job_of(t);
     gxs_acc *a = &j->acc;
     if (a->done) return GEARMAN_SUCCESS;
+    if (j->abandoned) {           /* nobody waits for the result: just end */
+        gxs_aio_end(j, GEARMAN_SUCCESS);
+        return GEARMAN_SUCCESS;
+    }
     if (a->size == 0) {           /* the usual case: hand libgearman's buffer over, no copy */
         size_t n = 0;
         void *p = gearman_task_take_data(t, &n);

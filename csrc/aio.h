@@ -18,7 +18,7 @@ typedef struct gxs_aio_job {
     struct gxs_aio *aio;
     int listed;                 /* on aio->done already */
     int created;                /* JOB_CREATED came (the job handle is known) */
-    int abandoned;              /* set by Python: list it at JOB_CREATED too (then it can be freed) */
+    int abandoned;              /* set by Python: nobody waits for it; its data is not kept */
     long key;                   /* set by Python: which job this is */
 } gxs_aio_job;
 

@@ -198,7 +198,7 @@ long gxs_acc_do(gearman_client_st *c, int kind, gxs_acc *a, const char *fn, cons
         return GXS_DO_PENDING;
     }
     if (a->background) {
-        const char *h = gearman_task_job_handle(t);
+        const char *h = gxs_task_job_handle(t);   /* real, not the guard's mark */
         if (h != NULL) {
             strncpy(a->handle, h, sizeof(a->handle) - 1);
             a->handle[sizeof(a->handle) - 1] = 0;

@@ -31,6 +31,20 @@
    more on that socket. The slot for socket() is redirected too, only to reset a socket's state when
    libgearman opens it.
 
+   Job handles (every release; needed for libgearman 2.0.0): 2.0.0's client hands a result packet
+   to the first task whose job handle is a *prefix* of the packet's (client.cc:
+   `strncmp(job_handle, arg[0], strlen(job_handle))`), so with H:host:1 and H:host:10 both in flight
+   the WORK_COMPLETE of :10 can reach the task of :1 (a wrong result, a false WORK_FAIL, a hang);
+   1.1.x compares whole handles. So in JOB_CREATED and the WORK_* packets (DATA, WARNING, STATUS,
+   COMPLETE, FAIL, EXCEPTION) the guard marks the handle, in place and at the same length: its last
+   byte, a digit, becomes GXS_NG_MARK_LAST + digit (0x10-0x19) and its first byte gets the top bit.
+   A marked handle ends in a byte no handle has anywhere else, so none is a prefix of another; and
+   it starts with a byte no real handle has, so a task that asks for a status (GET_STATUS sends the
+   real handle, STATUS_RES is left unmarked) never takes a job's result either. libgearman stores and
+   compares the marked handles; gxs_task_job_handle() gives the real one back, and it is the only
+   way the binding reads a task's handle. A handle that does not end in a digit (not gearmand's
+   "H:host:N") is left as it came.
+
    Read what arrived (the poll() slot, during a Client's run_tasks() only: gxs_ng_client_enter):
    when a connection breaks (an RST: POLLERR|POLLHUP), libgearman's client treats it as fatal
    before it reads what the server had sent until then (client.cc, "Connection errors are fatal"),
@@ -168,6 +182,33 @@ static void gxs_ng_neutralise(struct gxs_ng_fd *st, int reason, uint32_t detail)
     gxs_ng_count(reason);
 }
 
+/* Marks the job handle at the start of `payload` (`avail` bytes of it in the buffer; it ends at the
+   first NUL or there), see "Job handles" above. */
+static void gxs_ng_mark(uint8_t *payload, uint32_t avail)
+{
+    uint32_t end = 0;
+    while (end < avail && payload[end] != 0)
+        end++;
+    if (end < 2 || (payload[0] & 0x80) || payload[end - 1] < '0' || payload[end - 1] > '9')
+        return;
+    payload[0] |= 0x80;
+    payload[end - 1] = (uint8_t)(GXS_NG_MARK_LAST + (payload[end - 1] - '0'));
+    gxs_ng_count(GXS_NG_MARKED);
+}
+
+static int gxs_ng_has_job_handle(uint32_t command)
+{
+    switch (command) {
+    case GEARMAN_COMMAND_JOB_CREATED: case GEARMAN_COMMAND_WORK_DATA:
+    case GEARMAN_COMMAND_WORK_WARNING: case GEARMAN_COMMAND_WORK_STATUS:
+    case GEARMAN_COMMAND_WORK_COMPLETE: case GEARMAN_COMMAND_WORK_FAIL:
+    case GEARMAN_COMMAND_WORK_EXCEPTION:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 /* Checks the packets collected after buf[ready]: each complete one (header + arguments; the whole
    packet without data) becomes ready, a bad one is neutralised. Stops at an incomplete packet, or
    at one whose payload streams (skip > 0: buf then ends with it). */
@@ -238,6 +279,8 @@ static void gxs_ng_parse(struct gxs_ng_fd *st)
             need = GXS_NG_HEADER + size;
         else if (gxs_ng_data[command])
             need = avail;
+        if (gxs_ng_has_job_handle(command))
+            gxs_ng_mark(p + GXS_NG_HEADER, need - GXS_NG_HEADER < size ? need - GXS_NG_HEADER : size);
         st->skip = GXS_NG_HEADER + size - need;
         st->ready += need;
         gxs_ng_count(GXS_NG_HEADERS);
@@ -436,6 +479,24 @@ int gxs_ng_install(void)
 }
 
 int gxs_ng_status_code(void) { return gxs_ng_status; }
+
+const char *gxs_task_job_handle(const gearman_task_st *task)
+{
+    static __thread char real[GEARMAN_JOB_HANDLE_SIZE];
+    const char *h = gearman_task_job_handle(task);
+    size_t n;
+    if (h == NULL)
+        return NULL;
+    n = strnlen(h, sizeof(real) - 1);
+    memcpy(real, h, n);
+    real[n] = 0;
+    if (n >= 2 && ((unsigned char)real[0] & 0x80) && (unsigned char)real[n - 1] >= GXS_NG_MARK_LAST
+        && (unsigned char)real[n - 1] <= GXS_NG_MARK_LAST + 9) {
+        real[0] = (char)((unsigned char)real[0] & 0x7F);
+        real[n - 1] = (char)('0' + ((unsigned char)real[n - 1] - GXS_NG_MARK_LAST));
+    }
+    return real;
+}
 
 unsigned long gxs_ng_counter(int what)
 {

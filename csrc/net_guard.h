@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include <libgearman-1.0/gearman.h>
+
 /* Counters (gxs_ng_counter): packets checked, and bad ones neutralised by kind. */
 #define GXS_NG_HEADERS 0
 #define GXS_NG_COMMAND 1
@@ -12,8 +14,13 @@
 #define GXS_NG_STALL 4        /* a reply stalled past the wait (Worker calls) */
 #define GXS_NG_ARGS 5         /* arguments that run past the packet's size */
 #define GXS_NG_TOO_LARGE 6    /* a header + arguments libgearman's 8 KiB buffer cannot hold */
-#define GXS_NG_NCOUNTS 7
-#define GXS_NG_INTERRUPTED 7  /* a reason only: a signal ended a wait */
+#define GXS_NG_MARKED 7       /* job handles marked (not a fault: see "Job handles" in net_guard.c) */
+#define GXS_NG_NCOUNTS 8
+#define GXS_NG_INTERRUPTED 8  /* a reason only: a signal ended a wait */
+
+/* A marked job handle's last byte is GXS_NG_MARK_LAST + its digit (and its first byte has the top
+   bit set). */
+#define GXS_NG_MARK_LAST 0x10
 
 /* Redirects libgearman's socket() and recv() GOT slots to the guard, once; a GXS_SB_* status
    (GXS_SB_OK: every libgearman connection opened from now on is guarded). */
@@ -39,5 +46,9 @@ int gxs_ng_poll_status_code(void);
 /* The last header the guard neutralised in this thread (GXS_NG_COMMAND, _TEXT or _HANDLE; with the
    command number, first byte or handle size in *detail), or GXS_NG_HEADERS for none; clears it. */
 int gxs_ng_take_reason(uint32_t *detail);
+/* `task`'s job handle as the server wrote it (gearman_task_job_handle() with the guard's marks
+   undone); NULL where libgearman gives NULL. The text lives in a per-thread buffer until this
+   thread's next call: copy it out at once. */
+const char *gxs_task_job_handle(const gearman_task_st *task);
 
 #endif

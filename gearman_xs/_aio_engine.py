@@ -32,10 +32,11 @@ for a while is checked on throw-away connections
 < 2.0.0 drops the one gearmand makes of a WORK_EXCEPTION for a client without the "exceptions"
 option) and it ends in ``WorkFail`` instead of waiting forever.
 
-Cancelling a job's future abandons it: a job the server acknowledged has its task freed at once
-(libgearman ignores its later packets); one not acknowledged yet keeps its task until JOB_CREATED
-(libgearman matches JOB_CREATED to tasks by their order on the connection), then it is freed. Its
-result is discarded either way.
+Cancelling a job's future abandons it: its task is kept, without its data, until the job ends (its
+WORK_COMPLETE, WORK_FAIL or WORK_EXCEPTION), or until the connection is lost, and freed then; its
+result is discarded. libgearman matches JOB_CREATED to tasks by their order on the connection, and
+libgearman 2.0.0 gives a result packet whose task was freed to a task still waiting for its own
+JOB_CREATED (an empty handle is a prefix of any), so no task is freed while its job may still send.
 """
 
 from __future__ import annotations
@@ -381,10 +382,12 @@ class Engine:
         rec = job.rec
         if rec is None:
             return  # not submitted: skipped when its turn comes
-        if rec.created or rec.acc.done:
-            self._free(job)  # acknowledged: libgearman ignores whatever comes for it later
+        if rec.acc.done:
+            self._free(job)
         else:
-            rec.abandoned = 1  # freed at its JOB_CREATED (or its end)
+            # kept until its end: libgearman 2.0.0 can hand a packet for a freed task to a task
+            # still waiting for its JOB_CREATED (one with an empty handle matches any handle)
+            rec.abandoned = 1
 
     # -- running -------------------------------------------------------------------------------
 
@@ -419,7 +422,7 @@ class Engine:
         if aio.nomem:
             aio.nomem = 0
             for job in list(self.live.values()):
-                if job.rec.acc.done or (job.rec.abandoned and job.rec.created):
+                if job.rec.acc.done:
                     self._finish(job)
         if not n:
             return
@@ -442,7 +445,7 @@ class Engine:
         exc: Optional[BaseException] = None
         if rc == SUCCESS:
             if job.kind >= BACKGROUND:
-                h = lib.gearman_task_job_handle(job.task)
+                h = lib.gxs_task_job_handle(job.task)
                 text = ffi.string(h) if h != NULL else b""
                 if text:
                     value = text.decode("utf-8", "surrogateescape")
@@ -509,7 +512,7 @@ class Engine:
             rec = job.rec
             created, done = bool(rec.created), bool(rec.acc.done)
             cancelled = job.cancelled
-            h = lib.gearman_task_job_handle(job.task)
+            h = lib.gxs_task_job_handle(job.task)
             handle = ffi.string(h).decode("utf-8", "replace") if h != NULL else ""
             self._free(job)
             if cancelled or done:
@@ -574,7 +577,7 @@ class Engine:
         clock = Clock(PROBE_TIMEOUT_MS)
         lost = []
         for job in due:
-            h = lib.gearman_task_job_handle(job.task)
+            h = lib.gxs_task_job_handle(job.task)
             if h == NULL or not ffi.string(h):
                 continue
             if known_anywhere(self.cc, ffi.string(h), clock) is False:

@@ -185,7 +185,7 @@ class DoPath:
             try:
                 lost, lost_message = self._drive(c, task, acc, acc.run_rc, kind >= BACKGROUND, clock)
                 if acc.done and kind >= BACKGROUND:
-                    h = lib.gearman_task_job_handle(task)
+                    h = lib.gxs_task_job_handle(task)
                     if h != NULL:
                         ffi.memmove(acc.handle, h, min(len(ffi.string(h)), len(acc.handle) - 1))
             finally:
@@ -266,7 +266,7 @@ class DoPath:
                     return int(rc), None
                 # accepted (JOB_CREATED came): never submitted again, the result is lost
                 acc.done, acc.rc = 1, rc
-                handle = _args.c_string(lib.gearman_task_job_handle(task))
+                handle = _args.c_string(lib.gxs_task_job_handle(task))
                 return SUCCESS, accepted_lost(cc.spec or b"?", handle, error_text(c))
             elif rc not in (_TIMEOUT, _PAUSE):
                 acc.done, acc.rc = 1, rc
@@ -276,7 +276,7 @@ class DoPath:
                 cc.dirty = True
                 cc.raise_error(_TIMEOUT, message=f"no progress within {cc.timeout} ms")
             elif outcome == CHECK and not background and compat.WORKAROUNDS["lost-work-fail"]:
-                handle = _args.c_string(lib.gearman_task_job_handle(task))
+                handle = _args.c_string(lib.gxs_task_job_handle(task))
                 if handle is not None and known_anywhere(cc, handle.encode(), clock) is False:
                     rc = late_result(c, lambda: bool(acc.done), clock)  # its result may be on its way
                     if not acc.done and rc not in CONNECTION_ERRORS:
@@ -314,7 +314,7 @@ class DoPath:
         """Runs ``c`` in slices until the background ``task`` has its handle (JOB_CREATED)."""
         cc = self.cc
         while True:
-            handle = _args.c_string(lib.gearman_task_job_handle(task))
+            handle = _args.c_string(lib.gxs_task_job_handle(task))
             if handle:
                 if cc.spec is not None:
                     cc.servers.ok(cc.spec)

@@ -371,7 +371,7 @@ class TaskRunner:
             if skip[0] is task and skip[1] == kind:
                 return SUCCESS  # re-invoked after the PAUSE that carried a callback's exception
         if kind == "created":
-            task._job_handle = _args.c_string(lib.gearman_task_job_handle(ct))
+            task._job_handle = _args.c_string(lib.gxs_task_job_handle(ct))
             task._is_known = bool(lib.gearman_task_is_known(ct))
             task._is_running = bool(lib.gearman_task_is_running(ct))
             if task._kind >= BACKGROUND:

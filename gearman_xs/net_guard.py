@@ -14,6 +14,14 @@ raised as :class:`~gearman_xs.GearmanError`, and libgearman closes the connectio
 any other malformed packet. Payload bytes pass through untouched: the cost is one check per packet.
 libc, Python's sockets and other libraries keep their ``recv``.
 
+The guard also marks job handles (every release; libgearman 2.0.0 needs it): 2.0.0 hands a result
+to the first task whose handle is a *prefix* of the packet's, so ``H:host:1``'s task could take
+``H:host:10``'s result. In JOB_CREATED and the WORK_* packets the handle's last digit and first byte
+are changed in place to bytes no real handle has there, so no handle in flight is a prefix of
+another; ``gxs_task_job_handle()`` (the only way gearman_xs reads a task's handle) undoes it, so
+users, logs and servers only ever see real handles. Where the guard is not installed, 2.0.0's
+matching is unprotected (``docs/versions.md``).
+
 Where the slots cannot be found or written (another architecture than x86_64/aarch64, a libgearman
 linked statically, a kernel that refuses ``mprotect``), nothing is redirected, :func:`status` says
 why, a warning goes to the ``gearman_xs.net_guard`` logger, and those packets still crash the
@@ -82,7 +90,8 @@ def counters() -> Dict[str, int]:
     """How many reply headers the guard checked in this process (``headers``) and how many it
     neutralised: ``command`` (number >= 0x80000000), ``text`` (a packet that starts like a text
     line), ``handle`` (JOB_CREATED with an empty handle or one over 63 bytes); how many
-    connections a Worker dropped because a reply stalled (``stall``); and how many times a Client's
+    connections a Worker dropped because a reply stalled (``stall``); how many job handles it marked
+    so that libgearman 2.0.0 matches results by the whole handle (``marked``); and how many times a Client's
     broken connection was read to its end before libgearman saw the error (``read_first``)."""
     return {
         "headers": int(lib.gxs_ng_counter(lib.GXS_NG_HEADERS)),
@@ -92,6 +101,7 @@ def counters() -> Dict[str, int]:
         "args": int(lib.gxs_ng_counter(lib.GXS_NG_ARGS)),
         "too_large": int(lib.gxs_ng_counter(lib.GXS_NG_TOO_LARGE)),
         "stall": int(lib.gxs_ng_counter(lib.GXS_NG_STALL)),
+        "marked": int(lib.gxs_ng_counter(lib.GXS_NG_MARKED)),
         "read_first": int(lib.gxs_ng_read_first_count()),
     }
 

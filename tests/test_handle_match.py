@@ -1,19 +1,28 @@
 """Each result reaches the task it belongs to while many are in flight (docs/versions.md).
 
 libgearman 2.0.0 hands a result packet to the first task whose job handle is a prefix of the
-packet's (``H:host:1`` takes ``H:host:10``'s result); 1.1.x matches the whole handle. This test
-holds one job with a short handle in flight while later jobs with longer handles finish. It fails
-on libgearman 2.0.0 until gearman_xs works around that bug.
+packet's (``H:host:1`` takes ``H:host:10``'s result; a task still waiting for its JOB_CREATED, whose
+handle is empty, takes any); 1.1.x matches the whole handle. The packet guard marks the handles
+libgearman stores so that none is a prefix of another (csrc/net_guard.c, "Job handles"), and the
+AsyncClient keeps an abandoned job's task until the job ends. Each test here failed on libgearman
+2.0.0 before that: a real gearmand with one short-handle job in flight while 300 later ones finish,
+and a fake server that sends the packets in the order that trips the match.
 """
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+import time
+from typing import List, Optional, Tuple
 
-from support.polling import wait_for_workers
+from support import protocol as w
+from support.fake_server import FakeServer
+from support.polling import wait_for_workers, wait_until
 
-from gearman_xs import Client
+from gearman_xs import Client, net_guard
+from gearman_xs.aio import AsyncClient
 from gearman_xs.testing import Gearmand
 
 _WORKER = r"""
@@ -52,3 +61,91 @@ def test_each_result_reaches_its_own_task() -> None:
                 p.kill()
                 p.wait(timeout=10)
 
+
+
+class PrefixHandles:
+    """A policy: workload ``a`` gets job handle ``H:fake:1``, ``b`` gets ``H:fake:10``; the second
+    submission's JOB_CREATED is followed by both results, the longer handle's first. (libgearman
+    1.1.x sends the tasks in the reverse order of add_task(), 2.0.0 in that order.)"""
+
+    def __init__(self) -> None:
+        self.submits = 0
+
+    def __call__(self, command: int, args: List[bytes], index: int) -> Optional[Tuple[bytes, bool]]:
+        if command not in w.SUBMITS:
+            return None
+        self.submits += 1
+        created = w.packet(w.JOB_CREATED, b"H:fake:1" if args[2] == b"a" else b"H:fake:10")
+        if self.submits == 1:
+            return created, False
+        return (created + w.packet(w.WORK_COMPLETE, b"H:fake:10", b"ten")
+                + w.packet(w.WORK_COMPLETE, b"H:fake:1", b"one")), False
+
+
+def test_a_handle_that_is_a_prefix_of_another_takes_only_its_own_result() -> None:
+    # 2.0.0 unguarded: "H:fake:1"'s task took b"ten", and "H:fake:10"'s never ended
+    with FakeServer(PrefixHandles()) as server, Client() as c:
+        c.add_servers(server.servers)
+        c.set_timeout(5000)
+        marked = net_guard.counters()["marked"]
+        one = c.add_task("f", b"a")
+        ten = c.add_task("f", b"b")
+        c.run_tasks()
+        assert (one.result(), ten.result()) == (b"one", b"ten")
+        # users see the server's handles, never the guard's marks
+        assert (one.job_handle(), ten.job_handle()) == ("H:fake:1", "H:fake:10")
+        if net_guard.active():
+            assert net_guard.counters()["marked"] >= marked + 4
+
+
+class LateResult:
+    """A policy: the first submission gets JOB_CREATED ``H:fake:1`` only; the second gets that
+    job's WORK_COMPLETE first, then its own JOB_CREATED ``H:fake:2`` and result."""
+
+    def __init__(self) -> None:
+        self.submits = 0
+
+    def __call__(self, command: int, args: List[bytes], index: int) -> Optional[Tuple[bytes, bool]]:
+        if command not in w.SUBMITS:
+            return None
+        self.submits += 1
+        if self.submits == 1:
+            return w.packet(w.JOB_CREATED, b"H:fake:1"), False
+        return (w.packet(w.WORK_COMPLETE, b"H:fake:1", b"first") + w.packet(w.JOB_CREATED, b"H:fake:2")
+                + w.packet(w.WORK_COMPLETE, b"H:fake:2", b"second")), False
+
+
+def _acknowledged(c: AsyncClient) -> bool:
+    """The AsyncClient's one job in flight has its JOB_CREATED (read across threads: retried)."""
+    engine = c._engine
+    try:
+        jobs = list(engine.live.values()) if engine is not None else []
+        return len(jobs) == 1 and jobs[0].rec is not None and bool(jobs[0].rec.created)
+    except RuntimeError:  # the engine thread changed the dict meanwhile
+        return False
+
+
+def test_the_result_of_a_cancelled_job_does_not_reach_the_next_one() -> None:
+    # 2.0.0, with the abandoned job's task freed at once: the next job, still waiting for its
+    # JOB_CREATED (an empty handle), took b"first"
+    policy = LateResult()
+
+    async def main() -> None:
+        c = AsyncClient()
+        c.add_servers(server.servers)
+        c.set_timeout(5000)
+        async with c:
+            first = asyncio.ensure_future(c.do("f", b"a"))
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not _acknowledged(c):
+                await asyncio.sleep(0.01)
+            assert _acknowledged(c), "the first job was not acknowledged"
+            engine = c._engine
+            assert engine is not None
+            first.cancel()
+            assert await asyncio.wait_for(c.do("f", b"b"), 10) == b"second"
+            assert wait_until(lambda: not engine.live, timeout=10, what="the abandoned job freed")
+
+    with FakeServer(policy) as server:
+        asyncio.run(asyncio.wait_for(main(), 30))
+    assert policy.submits == 2

@@ -1,12 +1,12 @@
 /* cffi cdef: task.h. Left out: gearman_task_exception() (returns a gearman_string_t, whose const
-   member cffi cannot assign; nothing uses it). */
+   member cffi cannot assign; nothing uses it) and gearman_task_job_handle() (the packet guard marks
+   handles; gxs_task_job_handle() in net_guard.h gives the real one). */
 
 void gearman_task_free(gearman_task_st *task);
 void *gearman_task_context(const gearman_task_st *task);
 void gearman_task_set_context(gearman_task_st *task, void *context);
 const char *gearman_task_function_name(const gearman_task_st *task);
 const char *gearman_task_unique(const gearman_task_st *task);
-const char *gearman_task_job_handle(const gearman_task_st *task);
 bool gearman_task_is_known(const gearman_task_st *task);
 bool gearman_task_is_running(const gearman_task_st *task);
 uint32_t gearman_task_numerator(const gearman_task_st *task);
