@@ -152,6 +152,17 @@ gearman_return_t gxs_client_run_tasks(gearman_client_st *c)
     return rc;
 }
 
+/* gearman_client_wait() in the same read-first mode: it polls the connections and hands their
+   revents to the next run_tasks(), which takes POLLERR/POLLHUP as fatal before reading what had
+   arrived (a JOB_CREATED dropped: an accepted job reported lost). */
+gearman_return_t gxs_client_wait(gearman_client_st *c)
+{
+    int previous = gxs_ng_client_enter();
+    gearman_return_t rc = gearman_client_wait(c);
+    gxs_ng_client_leave(previous);
+    return rc;
+}
+
 /* The next unique of the Client (UUID-shaped, like libgearman's: its random prefix, then a counter
    in 12 hex digits) into a->unique. */
 static const char *gxs_acc_next_unique(gxs_acc *a)

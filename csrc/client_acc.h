@@ -55,6 +55,8 @@ gearman_task_st *gxs_add_acc_task(gearman_client_st *c, int kind, gxs_acc *a, co
 
 /* gearman_client_run_tasks() that reads a broken connection to its end first (net_guard.c). */
 gearman_return_t gxs_client_run_tasks(gearman_client_st *c);
+/* gearman_client_wait() in the same read-first mode (a Client's waits between run_tasks()). */
+gearman_return_t gxs_client_wait(gearman_client_st *c);
 
 /* The fast path of do*(): see client_acc.c. */
 long gxs_acc_do(gearman_client_st *c, int kind, gxs_acc *a, const char *fn, const char *unique,

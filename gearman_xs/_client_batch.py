@@ -105,7 +105,7 @@ class Batch:
                     try:
                         if not runner.run(self.stop, self._limit_ms()) and not self.stop():
                             # NON_BLOCKING: libgearman would wait; wait one slice for it
-                            lib.gearman_client_wait(runner.cc.c)
+                            lib.gxs_client_wait(runner.cc.c)
                     except GearmanError as exc:
                         self._end(exc.code, exc.message)
                     if self.left and self.expired():

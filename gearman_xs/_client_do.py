@@ -258,7 +258,7 @@ class DoPath:
                     acc.done, acc.rc = 1, r
                     continue
             elif rc == _IO_WAIT:
-                lib.gearman_client_wait(c)
+                lib.gxs_client_wait(c)
             elif rc in CONNECTION_ERRORS:
                 cc.dirty = True
                 if acc.events == 0:

@@ -93,7 +93,7 @@ def late_result(c: Any, finished: Callable[[], bool], clock: Clock) -> int:
     rc = int(lib.gxs_client_run_tasks(c))
     while not finished() and time.monotonic() < end and not clock.expired():
         if rc == lib.GEARMAN_IO_WAIT:
-            lib.gearman_client_wait(c)
+            lib.gxs_client_wait(c)
         elif rc not in (SUCCESS, _TIMEOUT):
             break  # a connection error, a callback's stop code: the caller's loop handles it
         rc = int(lib.gxs_client_run_tasks(c))

@@ -243,7 +243,7 @@ class TaskRunner:
                 if non_blocking:
                     self._watch(progress, c)
                     return not self.live
-                lib.gearman_client_wait(c)
+                lib.gxs_client_wait(c)
             elif rc in CONNECTION_ERRORS:
                 if self._connection_lost(c, rc, progress):
                     return True

@@ -249,7 +249,7 @@ class Client(ClientSettings):
         with self._guard.enter("wait"):
             cc = self._cc
             c = cc.c
-            rc = probe_rc(lambda: lib.gearman_client_wait(c), cc.clock())
+            rc = probe_rc(lambda: lib.gxs_client_wait(c), cc.clock())
             if rc != lib.GEARMAN_SUCCESS:
                 cc.raise_error(rc, c)
 

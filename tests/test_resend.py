@@ -18,13 +18,14 @@ submissions it gets:
 
 from __future__ import annotations
 
+import time
 from typing import List, Optional, Tuple
 
 import pytest
 from support import protocol as w
 from support.fake_server import FakeServer
 
-from gearman_xs import Client, GearmanConnectionError, net_guard
+from gearman_xs import GEARMAN_CLIENT_NON_BLOCKING, GEARMAN_SUCCESS, Client, GearmanConnectionError, net_guard
 
 ROUNDS = 10  # before the fix 4-16 of 20 such calls were submitted twice
 
@@ -38,15 +39,18 @@ class Answers:
     WORK_COMPLETE "again"; GET_STATUS_UNIQUE gets (known, running). ``uniques`` lists the unique of
     every submission."""
 
-    def __init__(self, reply: bytes, on_status: Optional[Tuple[bytes, bytes]] = None) -> None:
+    def __init__(self, reply: bytes, on_status: Optional[Tuple[bytes, bytes]] = None,
+                 delay: float = 0.0) -> None:
         self.reply = reply
         self.on_status = on_status
+        self.delay = delay  # s before the first submission's reply
         self.uniques: List[bytes] = []
 
     def __call__(self, command: int, args: List[bytes], index: int) -> Optional[Tuple[bytes, bool]]:
         if command in w.SUBMITS:
             self.uniques.append(args[1])
             if len(self.uniques) == 1:
+                time.sleep(self.delay)
                 return self.reply, True
             handle = b"H:fake:2"
             return w.packet(w.JOB_CREATED, handle) + w.packet(w.WORK_COMPLETE, handle, b"again"), False
@@ -93,6 +97,32 @@ def test_result_that_arrived_before_the_reset_is_returned() -> None:
     for _ in range(ROUNDS):
         with FakeServer(Answers(CREATED + COMPLETE), rst=True) as server, _client(server) as c:
             assert c.do("f", "x") == b"result"
+            assert _submits(server) == 1
+
+
+@reads_first
+@pytest.mark.parametrize("background", [True, False], ids=["background", "foreground"])
+def test_non_blocking_wait_reads_a_broken_connection_first(background: bool) -> None:
+    """NON_BLOCKING: run_tasks() sends and returns; JOB_CREATED (and the result) then an RST arrive
+    before the user's wait(). wait() polls too, and hands what it saw to the next run_tasks(): it
+    used to poll outside the guard's read-first mode, so run_tasks() took the connection for dead
+    before reading the answer, and an accepted job ended as lost (10 of 20 background, 4 of 20
+    foreground tasks in a loop of this shape)."""
+    reply = CREATED if background else CREATED + COMPLETE
+    for _ in range(ROUNDS):
+        with FakeServer(Answers(reply, delay=0.05), rst=True) as server, _client(server) as c:
+            c.add_options(GEARMAN_CLIENT_NON_BLOCKING)
+            task = c.add_task_background("f", "x") if background else c.add_task("f", "x")
+            assert c.run_tasks() is False  # sent; the answer comes 50 ms later, then the RST
+            time.sleep(0.3)  # both are in before wait() polls
+            c.wait()
+            while not c.run_tasks():
+                c.wait()
+            assert task.returncode() == GEARMAN_SUCCESS, c.error()
+            if background:
+                assert task.job_handle() == "H:fake:1"
+            else:
+                assert task.data() == b"result"
             assert _submits(server) == 1
 
 

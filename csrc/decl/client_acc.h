@@ -21,6 +21,7 @@ gearman_task_st *gxs_add_acc_task(gearman_client_st *c, int kind, gxs_acc *a, co
                                   const char *unique, const void *w, size_t n,
                                   gearman_return_t *ret);
 gearman_return_t gxs_client_run_tasks(gearman_client_st *c);
+gearman_return_t gxs_client_wait(gearman_client_st *c);
 long gxs_acc_do(gearman_client_st *c, int kind, gxs_acc *a, const char *fn, const char *unique,
                 const char *w, size_t n, int fd);
 gearman_task_st *gxs_execute_epoch(gearman_client_st *c, const char *fn, size_t fn_len,
