@@ -29,7 +29,9 @@
    invalid command (a text line: the magic "\0BAD", GEARMAN_INVALID_MAGIC). libgearman then fails
    the call and closes the connection, as for any other malformed packet; the guard gives nothing
    more on that socket. The slot for socket() is redirected too, only to reset a socket's state when
-   libgearman opens it.
+   libgearman opens it. TLS connections, which libgearman reads with SSL_read(), come through
+   gxs_ng_tls_recv() from tls_verify.c's SSL_read wrapper: the same state and checks per socket,
+   with the bytes read from OpenSSL instead of the kernel.
 
    Job handles (every release; needed for libgearman 2.0.0): 2.0.0's client hands a result packet
    to the first task whose job handle is a *prefix* of the packet's (client.cc:
@@ -287,16 +289,26 @@ static void gxs_ng_parse(struct gxs_ng_fd *st)
     }
 }
 
-/* The kernel's recv() into buf[have..]; in wait mode an empty socket is waited on (see above). */
-static ssize_t gxs_ng_read(int fd, void *buf, size_t len, int flags)
+/* Where a socket's bytes come from: the kernel's recv(), or a TLS connection's SSL_read() with
+   recv()'s conventions (gxs_ng_tls_recv(), tls_verify.c). */
+struct gxs_ng_source {
+    int fd;
+    int flags;
+    gxs_ng_reader_fn tls;         /* NULL: recv() */
+    void *ssl;
+};
+
+/* A read from the source into buf[have..]; in wait mode an empty socket is waited on (see above). */
+static ssize_t gxs_ng_read(const struct gxs_ng_source *src, void *buf, size_t len)
 {
+    int fd = src->fd;
     struct timespec now;
     long long deadline = 0, left;
     struct pollfd p;
     ssize_t n;
     int r;
     for (;;) {
-        n = gxs_ng_real_recv(fd, buf, len, flags);
+        n = src->tls ? src->tls(src->ssl, buf, len) : gxs_ng_real_recv(fd, buf, len, src->flags);
         if (n >= 0 || errno != EAGAIN || gxs_ng_wait_ms <= 0)
             return n;
         clock_gettime(CLOCK_MONOTONIC, &now);
@@ -335,22 +347,18 @@ static ssize_t gxs_ng_give(struct gxs_ng_fd *st, uint8_t *out, size_t len)
     return (ssize_t)n;
 }
 
-static ssize_t gxs_ng_recv(int fd, void *buf, size_t len, int flags)
+/* What libgearman gets from one read call on a guarded socket (recv() or SSL_read()). */
+static ssize_t gxs_ng_filter(struct gxs_ng_fd *st, const struct gxs_ng_source *src, void *buf,
+                             size_t len)
 {
-    struct gxs_ng_fd *st;
     ssize_t n;
-
-    if (len == 0 || (flags & MSG_PEEK) || (st = gxs_ng_state(fd)) == NULL)
-        return gxs_ng_real_recv(fd, buf, len, flags);
-    if (st->buf == NULL && (st->buf = (uint8_t *)malloc(GXS_NG_BUFFER + GXS_NG_HEADER)) == NULL)
-        return gxs_ng_real_recv(fd, buf, len, flags);   /* no memory: unguarded */
     for (;;) {
         if (st->ready > 0)
             return gxs_ng_give(st, (uint8_t *)buf, len);
         if (st->poisoned)         /* nothing more after a bad packet: end of stream */
             return 0;
         if (st->skip > 0) {       /* a payload: straight to libgearman, never past its end */
-            n = gxs_ng_read(fd, buf, st->skip < len ? st->skip : len, flags);
+            n = gxs_ng_read(src, buf, st->skip < len ? st->skip : len);
             if (n > 0)
                 st->skip -= (uint32_t)n;
             return n;
@@ -359,16 +367,50 @@ static ssize_t gxs_ng_recv(int fd, void *buf, size_t len, int flags)
             errno = ECONNRESET;
             return -1;
         }
-        n = gxs_ng_read(fd, st->buf + st->have, GXS_NG_BUFFER - st->have, flags);
+        n = gxs_ng_read(src, st->buf + st->have, GXS_NG_BUFFER - st->have);
         if (n <= 0)
             return n;             /* EOF, an error, or EAGAIN: libgearman polls, nothing given */
         st->have += (uint32_t)n;
         gxs_ng_parse(st);
-        if (st->ready == 0 && !st->poisoned && gxs_ng_wait_ms <= 0) {
+        if (st->ready == 0 && !st->poisoned && gxs_ng_wait_ms <= 0 && src->tls == NULL) {
             errno = EAGAIN;       /* part of a packet: libgearman polls for the rest */
             return -1;
         }
+        /* TLS reads on until SSL_read() wants the socket: OpenSSL may hold the rest of a record
+           that poll() cannot see, and libgearman polls the socket after EAGAIN. */
     }
+}
+
+static ssize_t gxs_ng_recv(int fd, void *buf, size_t len, int flags)
+{
+    struct gxs_ng_fd *st;
+    struct gxs_ng_source src;
+
+    if (len == 0 || (flags & MSG_PEEK) || (st = gxs_ng_state(fd)) == NULL)
+        return gxs_ng_real_recv(fd, buf, len, flags);
+    if (st->buf == NULL && (st->buf = (uint8_t *)malloc(GXS_NG_BUFFER + GXS_NG_HEADER)) == NULL)
+        return gxs_ng_real_recv(fd, buf, len, flags);   /* no memory: unguarded */
+    src.fd = fd;
+    src.flags = flags;
+    src.tls = NULL;
+    src.ssl = NULL;
+    return gxs_ng_filter(st, &src, buf, len);
+}
+
+ssize_t gxs_ng_tls_recv(int fd, void *ssl, gxs_ng_reader_fn tls, void *buf, size_t len)
+{
+    struct gxs_ng_fd *st;
+    struct gxs_ng_source src;
+
+    if (gxs_ng_status != GXS_SB_OK || len == 0 || (st = gxs_ng_state(fd)) == NULL)
+        return tls(ssl, buf, len);
+    if (st->buf == NULL && (st->buf = (uint8_t *)malloc(GXS_NG_BUFFER + GXS_NG_HEADER)) == NULL)
+        return tls(ssl, buf, len);                      /* no memory: unguarded */
+    src.fd = fd;
+    src.flags = 0;
+    src.tls = tls;
+    src.ssl = ssl;
+    return gxs_ng_filter(st, &src, buf, len);
 }
 
 static int gxs_ng_socket(int domain, int type, int protocol)

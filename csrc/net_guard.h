@@ -3,6 +3,7 @@
 #define GXS_NET_GUARD_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <libgearman-1.0/gearman.h>
 
@@ -50,5 +51,13 @@ int gxs_ng_take_reason(uint32_t *detail);
    undone); NULL where libgearman gives NULL. The text lives in a per-thread buffer until this
    thread's next call: copy it out at once. */
 const char *gxs_task_job_handle(const gearman_task_st *task);
+
+/* A TLS connection's read, with recv()'s conventions: bytes read (> 0), 0 at the end of the stream,
+   -1 with errno (EAGAIN: nothing to read now). */
+typedef ssize_t (*gxs_ng_reader_fn)(void *ssl, void *buf, size_t len);
+/* libgearman's SSL_read() on socket fd (tls_verify.c): the packets `tls` reads go through the same
+   checks as recv()'s, with recv()'s conventions in and out. Unguarded (straight to `tls`) when the
+   guard is not installed. */
+ssize_t gxs_ng_tls_recv(int fd, void *ssl, gxs_ng_reader_fn tls, void *buf, size_t len);
 
 #endif

@@ -43,22 +43,41 @@
    been slow (SSL_ERROR_WANT_WRITE until the connect completes). A failed certificate
    verification (a wrong CA) is not redone.
 
+   The packet guard (net_guard.c) sees what libgearman reads with recv(); on a TLS connection
+   libgearman reads with SSL_read() instead. So the SSL_read wrapper reads through the guard
+   (gxs_ng_tls_recv(), keyed by the connection's socket, SSL_get_fd()): the same per-socket buffer,
+   checks and rewrites as on plain TCP, and the Worker's wait for a slow reply. The guard sees
+   recv()'s conventions (gxs_tls_recv(): 0 for the end of the stream, a fatal failure included,
+   -1 with EAGAIN when OpenSSL wants the socket), and what it returns is told to libgearman's next
+   SSL_get_error() on that connection in OpenSSL's terms (0: ZERO_RETURN; EAGAIN: WANT_READ; another
+   errno: SYSCALL with errno kept), because OpenSSL never saw those returns. Without the guard
+   (GEARMAN_XS_NET_GUARD=off, or not installed) the read goes straight to OpenSSL with the same
+   conventions. While a packet is incomplete the guard reads on until OpenSSL wants the socket
+   (OpenSSL may already hold the rest, where libgearman's poll() cannot see it).
+
    OpenSSL is not linked here: its functions are looked up in the process (libgearman loaded
    libssl), so a libgearman without TLS needs nothing of this. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "net_guard.h"
 #include "socket_buffers.h"
 #include "tls_verify.h"
 
 #define GXS_SSL_VERIFY_PEER 0x01  /* openssl/ssl.h SSL_VERIFY_PEER */
 #define GXS_SSL_ERROR_SSL 1  /* openssl/ssl.h SSL_ERROR_* */
+#define GXS_SSL_ERROR_WANT_READ 2
+#define GXS_SSL_ERROR_WANT_WRITE 3
+#define GXS_SSL_ERROR_WANT_X509_LOOKUP 4
 #define GXS_SSL_ERROR_SYSCALL 5
 #define GXS_SSL_ERROR_ZERO_RETURN 6
+#define GXS_SSL_ERROR_WANT_CONNECT 7
+#define GXS_SSL_ERROR_WANT_ACCEPT 8
 #define GXS_X509_V_OK 0
 #define GXS_TLS_REDO 2  /* handshakes redone per connection, at most */
 
@@ -84,7 +103,8 @@ static gxs_tls_long_fn gxs_tls_verify_result = 0;
 static __thread const void *gxs_tls_redo_ssl = 0;  /* the connection whose handshakes are counted */
 static __thread int gxs_tls_redo_count = 0;
 static unsigned long gxs_tls_redone = 0;
-static __thread const void *gxs_tls_failed_read = 0;  /* its next SSL_get_error: ZERO_RETURN */
+static __thread const void *gxs_tls_answer_ssl = 0;  /* its next SSL_get_error: the answer below */
+static __thread int gxs_tls_answer_code = 0;
 static unsigned long gxs_tls_failed_reads = 0;
 static int gxs_tls_installed = 0;
 static int gxs_tls_status = GXS_TLS_NO_OPENSSL;
@@ -98,21 +118,61 @@ static void gxs_tls_connect_state(void *ssl)
     gxs_tls_forward(ssl);
 }
 
+/* One SSL_read() with recv()'s conventions, for the packet guard (net_guard.c): bytes read; 0 at
+   the end of the stream, a fatal failure included; -1 with errno (EAGAIN when OpenSSL wants the
+   socket, as libgearman maps those codes). */
+static ssize_t gxs_tls_recv(void *ssl, void *buf, size_t len)
+{
+    int ret = gxs_tls_read_forward(ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+    int saved, error;
+    if (ret > 0)
+        return ret;
+    saved = errno;
+    error = gxs_tls_get_error_forward(ssl, ret);
+    switch (error) {
+    case GXS_SSL_ERROR_ZERO_RETURN:
+        return 0;
+    case GXS_SSL_ERROR_WANT_READ:
+    case GXS_SSL_ERROR_WANT_WRITE:
+    case GXS_SSL_ERROR_WANT_X509_LOOKUP:
+    case GXS_SSL_ERROR_WANT_CONNECT:
+    case GXS_SSL_ERROR_WANT_ACCEPT:
+        errno = EAGAIN;
+        return -1;
+    case GXS_SSL_ERROR_SYSCALL:
+        if (saved != 0) {
+            errno = saved;
+            return -1;
+        }
+        /* without errno, libgearman takes it as fatal */
+        /* fall through */
+    default:
+        gxs_tls_clear_errors();  /* libgearman would leave them for the thread's next call */
+        __atomic_add_fetch(&gxs_tls_failed_reads, 1, __ATOMIC_RELAXED);
+        return 0;
+    }
+}
+
+/* libgearman's SSL_read(): through the packet guard, and what it returns told to libgearman's
+   SSL_get_error() right after (the end of the stream: ZERO_RETURN; EAGAIN: WANT_READ; another
+   errno: SYSCALL, errno kept). */
 static int gxs_tls_read(void *ssl, void *buf, int num)
 {
-    int ret = gxs_tls_read_forward(ssl, buf, num);
-    if (ret <= 0) {
-        int saved = errno;
-        int error = gxs_tls_get_error_forward(ssl, ret);
-        if (error == GXS_SSL_ERROR_SSL || (error == GXS_SSL_ERROR_SYSCALL && saved == 0)) {
-            gxs_tls_clear_errors();  /* libgearman would leave them for the thread's next call */
-            gxs_tls_failed_read = ssl;
-            __atomic_add_fetch(&gxs_tls_failed_reads, 1, __ATOMIC_RELAXED);
-            ret = 0;
-        }
-        errno = saved;
+    ssize_t n;
+    int saved;
+    if (num <= 0)
+        return gxs_tls_read_forward(ssl, buf, num);
+    n = gxs_ng_tls_recv(gxs_tls_get_fd(ssl), ssl, gxs_tls_recv, buf, (size_t)num);
+    if (n > 0) {
+        gxs_tls_answer_ssl = 0;  /* SSL_get_error(ssl, n > 0) is OpenSSL's: SSL_ERROR_NONE */
+        return (int)n;
     }
-    return ret;
+    saved = errno;
+    gxs_tls_answer_ssl = ssl;
+    gxs_tls_answer_code = n == 0 ? GXS_SSL_ERROR_ZERO_RETURN
+                        : saved == EAGAIN ? GXS_SSL_ERROR_WANT_READ : GXS_SSL_ERROR_SYSCALL;
+    errno = saved;
+    return n == 0 ? 0 : -1;
 }
 
 /* A new TCP connection to the same address on ssl's descriptor, and ssl ready for a new handshake.
@@ -164,9 +224,9 @@ static int gxs_tls_write(void *ssl, const void *buf, int num)
 
 static int gxs_tls_get_error(const void *ssl, int ret)
 {
-    if (ssl != 0 && ssl == gxs_tls_failed_read) {
-        gxs_tls_failed_read = 0;
-        return GXS_SSL_ERROR_ZERO_RETURN;
+    if (ssl != 0 && ssl == gxs_tls_answer_ssl) {
+        gxs_tls_answer_ssl = 0;
+        return gxs_tls_answer_code;
     }
     return gxs_tls_get_error_forward(ssl, ret);
 }

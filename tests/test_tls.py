@@ -17,17 +17,13 @@ import time
 from typing import Iterator, List
 
 import pytest
-from support.tls import Pki, make_pki, openssl_available
+from support.tls import Pki, make_pki, needs_tls, openssl_available, tls_gearmand
 
 from gearman_xs import Client, GearmanError, Job, Worker, _features, _tls
-from gearman_xs.testing import Gearmand, GearmandError
+from gearman_xs.testing import Gearmand
 
 pytestmark = pytest.mark.skipif(not openssl_available(), reason="needs the openssl command")
 
-TLS = _features.SSL and _features.CLIENT_SET_SSL and _features.WORKER_SET_SSL
-needs_tls = pytest.mark.skipif(
-    not TLS, reason="this libgearman has no TLS with gearman_worker_set_ssl (build 2.0.0 --enable-ssl)"
-)
 needs_client_tls = pytest.mark.skipif(
     not (_features.SSL and _features.CLIENT_SET_SSL), reason="this libgearman has no TLS"
 )
@@ -39,20 +35,9 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return make_pki(str(tmp_path_factory.mktemp("pki")))
 
 
-def _tls_gearmand(args: List[str]) -> Gearmand:
-    """A started gearmand --ssl; skips when it does not speak TLS (Debian 12's gearmand 1.1.20
-    takes --ssl and then serves plain text: its TLS handshake never answers)."""
-    server = Gearmand(args)
-    try:
-        return server.start()
-    except GearmandError as exc:
-        server.close()
-        pytest.skip(f"this gearmand does not serve TLS ({server.binary}): {exc}")
-
-
 @pytest.fixture(scope="module")
 def tls_server(pki: Pki) -> Iterator[Gearmand]:
-    with _tls_gearmand(pki.gearmand_args()) as server:
+    with tls_gearmand(pki.gearmand_args()) as server:
         yield server
 
 
@@ -192,12 +177,12 @@ def test_tls_client_against_plain_server_fails(pki: Pki) -> None:
 @needs_tls
 def test_wrong_ca_fails_the_handshake(pki: Pki) -> None:
     # The server's certificate comes from another CA: libgearman alone would accept it.
-    with _tls_gearmand(pki.gearmand_args(other=True)) as other, tls_client(other, pki) as c:
+    with tls_gearmand(pki.gearmand_args(other=True)) as other, tls_client(other, pki) as c:
         err = _fails_within_limit(c, "tls_echo")
         assert "SSL" in str(err) or err.name in ("GEARMAN_LOST_CONNECTION", "GEARMAN_COULD_NOT_CONNECT")
     # The Worker's side runs in a child process: libgearman 2.0.0's worker sometimes blocks inside
     # gearman_worker_work() after a failed handshake (docs/versions.md, TLS).
-    with _tls_gearmand(pki.gearmand_args(other=True)) as other:
+    with tls_gearmand(pki.gearmand_args(other=True)) as other:
         code = WORKER_WRONG_CA.format(
             ca=pki.ca, cert=pki.client_cert, key=pki.client_key, servers=other.servers
         )
