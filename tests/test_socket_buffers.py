@@ -273,10 +273,12 @@ def test_256k_round_trip_fast_lifted_slow_clamped(shared_gearmand: Gearmand, cla
     socket_buffers.set_clamp(True)
     clamped = _round_trips(shared_gearmand, payload, 3)
     # Medians: on a loaded machine one clamped trip can dodge the delayed ACK (a matrix leg saw
-    # [0.003, 0.088, 0.092] s), as one lifted trip can be slowed by the scheduler.
+    # [0.003, 0.088, 0.092] s), as one lifted trip can be slowed by the scheduler. The clamp's cost
+    # is compared as a difference, not a ratio: the scheduler's delay under load adds to both (under
+    # stress-ng --cpu 2 the lifted median was 15 ms and the clamped 48 ms, a ratio of 3).
     assert sorted(lifted)[2] < 0.030, lifted
     assert sorted(clamped)[1] > 0.025, clamped
-    assert sorted(clamped)[1] > 5 * sorted(lifted)[2], (lifted, clamped)
+    assert sorted(clamped)[1] > sorted(lifted)[2] + 0.020, (lifted, clamped)
 
 
 # -- switch and fallback ------------------------------------------------------------------------------------
