@@ -16,11 +16,11 @@ from typing import Dict
 
 import pytest
 from support import protocol as w
-from support.tls import Pki, TlsFakeServer, make_pki, needs_tls, openssl_available
+from support.tls import Pki, TlsFakeServer, make_pki, needs_client_tls, needs_tls, openssl_available
 
 pytestmark = [
     pytest.mark.skipif(not openssl_available(), reason="needs the openssl command"),
-    needs_tls,
+    needs_client_tls,  # the Worker's cases need gearman_worker_set_ssl (2.0.0) too: needs_tls
 ]
 
 LIMIT = 15.0  # a child alive after this long is a hang
@@ -116,7 +116,11 @@ CRASHERS = [
 ]
 
 
-@pytest.mark.parametrize("op", ["do_background", "add_task_run", "work", "grab_job"])
+WORK = pytest.param("work", marks=needs_tls)
+GRAB_JOB = pytest.param("grab_job", marks=needs_tls)
+
+
+@pytest.mark.parametrize("op", ["do_background", "add_task_run", WORK, GRAB_JOB])
 @pytest.mark.parametrize(("name", "reply", "expected", "counter"), CRASHERS,
                          ids=[c[0] for c in CRASHERS])
 def test_reply_that_crashed_libgearman_raises_over_tls(pki: Pki, op: str, name: str, reply: bytes,
@@ -136,7 +140,7 @@ HALF_OPEN = [
 ]
 
 
-@pytest.mark.parametrize("op", ["job_status", "client_echo", "work"])
+@pytest.mark.parametrize("op", ["job_status", "client_echo", WORK])
 @pytest.mark.parametrize(("name", "reply"), HALF_OPEN, ids=[c[0] for c in HALF_OPEN])
 def test_half_packets_left_open_over_tls(pki: Pki, op: str, name: str, reply: bytes) -> None:
     kind = run_case(pki, op, reply, close=False).split("\n", 1)[0]
@@ -167,6 +171,7 @@ def test_good_replies_pass_over_tls(pki: Pki) -> None:
     assert counters(out)["headers"] >= 2, out
 
 
+@needs_tls
 def test_worker_job_arriving_in_slow_tls_records_is_run(pki: Pki) -> None:
     # A JOB_ASSIGN_ALL in 8-byte TLS records 350 ms apart, more than the Worker's 200 ms poll
     # slice (tests/test_worker_slow_reply.py on plain TCP): the guard waits for it inside

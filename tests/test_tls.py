@@ -17,16 +17,13 @@ import time
 from typing import Iterator, List
 
 import pytest
-from support.tls import Pki, make_pki, needs_tls, openssl_available, tls_gearmand
+from support.tls import Pki, make_pki, needs_client_tls, needs_tls, openssl_available, tls_gearmand
 
 from gearman_xs import Client, GearmanError, Job, Worker, _features, _tls
 from gearman_xs.testing import Gearmand
 
 pytestmark = pytest.mark.skipif(not openssl_available(), reason="needs the openssl command")
 
-needs_client_tls = pytest.mark.skipif(
-    not (_features.SSL and _features.CLIENT_SET_SSL), reason="this libgearman has no TLS"
-)
 LIMIT = 10.0  # every failure must surface well within this
 
 

@@ -30,6 +30,9 @@ TLS = _features.SSL and _features.CLIENT_SET_SSL and _features.WORKER_SET_SSL
 needs_tls = pytest.mark.skipif(
     not TLS, reason="this libgearman has no TLS with gearman_worker_set_ssl (build 2.0.0 --enable-ssl)"
 )
+needs_client_tls = pytest.mark.skipif(
+    not (_features.SSL and _features.CLIENT_SET_SSL), reason="this libgearman has no TLS"
+)
 
 
 class Pki(NamedTuple):
