@@ -22,11 +22,12 @@ in the event loop.
 
 The traps of the sync API are handled here the same way: libgearman's waits and run_tasks() count
 as a Client's for the packet guard (a broken connection is read to its end first, so a JOB_CREATED
-or result that arrived is not lost); a connection error ends acknowledged jobs with
-``GearmanConnectionError`` (the job may still run on that server; nothing is submitted twice), sends
-unacknowledged ones again only when they provably never reached a server (the connect failed: the
-next server takes them) or once to the same server with the same unique when it says it holds them
-running (GET_STATUS_UNIQUE; gearmand joins the new submission to it); and a foreground job silent
+or result that arrived is not lost); a connection error is handled by the rules of
+``_resend.Loss``, as the Client's: acknowledged jobs end with ``GearmanConnectionError`` (the job
+may still run on that server; nothing is submitted twice), unacknowledged ones are sent again only
+when they provably never reached a server (the connect failed: the next server takes them) or once
+to the same server with the same unique when it says it holds them running (GET_STATUS_UNIQUE;
+gearmand joins the new submission to it); and a foreground job silent
 for a while is checked on throw-away connections
 (``_client_probes.known_anywhere``): when no server knows it, its WORK_FAIL was lost (libgearman
 < 2.0.0 drops the one gearmand makes of a WORK_EXCEPTION for a client without the "exceptions"
@@ -50,12 +51,12 @@ import time
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from . import compat
-from ._client_c import CONNECT_CHECK, CONNECTION_ERRORS, CClient, maybe_queued, not_sent_again
+from ._client_c import CONNECTION_ERRORS, CClient
 from ._client_do import LOST_JOB
-from ._client_probes import LOST_GRACE, PROBE_TIMEOUT_MS, JobStatus, known_anywhere, unique_statuses
+from ._client_probes import LOST_GRACE, PROBE_TIMEOUT_MS, known_anywhere
 from ._clock import IDLE_CHECK_FIRST, IDLE_CHECK_MAX, Clock
 from ._libgearman import ffi, lib
-from ._servers import reachable
+from ._resend import Loss, accepted_lost
 from .errors import ClosedError, GearmanError, error_for, error_from, error_text
 from .task import BACKGROUND
 
@@ -484,29 +485,14 @@ class Engine:
 
     def _connection_lost(self, c: Any, rc: int) -> None:
         """The connection failed: every task on it is gone (the C client is replaced before the
-        next job). Acknowledged jobs end with the error. Unacknowledged ones are sent again when
-        they never reached the server (the connect failed: the next server takes them) or, once, to
-        the same server with the same unique when it says it holds them running (or queued, for a
-        background job: gearmand joins the new submission to it); otherwise they end too: sent or
-        not, the protocol cannot tell, and sending them again could run them twice."""
+        next job). By the rules of ``_resend.Loss``: acknowledged jobs end with the error;
+        unacknowledged ones are sent again when the rules say so, the others end too."""
         cc = self.cc
-        cc.dirty = True
-        text = error_text(c)
-        cc.error = text
-        spec = cc.spec
-        never_sent = rc == lib.GEARMAN_COULD_NOT_CONNECT or spec is None
-        limit = 2 * len(cc.servers) + 2
         jobs = list(self.live.values())
-        statuses: Dict[bytes, JobStatus] = {}
-        asked = False
-        if not never_sent and spec is not None:
-            unacked = [job.unique for job in jobs if not job.rec.created and not job.rec.acc.done
-                       and not job.cancelled and not job.resent_same]
-            if unacked and reachable(spec, CONNECT_CHECK) is True:
-                clock = Clock(cc.timeout if cc.timeout > 0 else PROBE_TIMEOUT_MS)
-                statuses = unique_statuses(cc, spec, unacked, clock)
-                asked = bool(statuses)
-        same = False
+        unacked = [job.unique for job in jobs if not job.rec.created and not job.rec.acc.done
+                   and not job.cancelled and not job.resent_same]
+        loss = Loss(cc, c, rc, unacked, Clock(cc.timeout if cc.timeout > 0 else PROBE_TIMEOUT_MS))
+        limit = 2 * len(cc.servers) + 2
         again: List[AioJob] = []
         for job in jobs:
             rec = job.rec
@@ -518,37 +504,18 @@ class Engine:
             if cancelled or done:
                 continue
             if created:
-                where = spec.decode("utf-8", "replace") if spec else "?"
-                self._resolve(job, None, error_for(rc, (
-                    f"the connection to {where} was lost after the server accepted the job"
-                    f"{' ' + handle if handle else ''} ({text or 'no answer'}): it may still run "
-                    "there; its result cannot reach this client")))
+                self._resolve(job, None, error_for(rc, accepted_lost(loss.spec or b"?", handle, loss.text)))
                 continue
             if job.resubmits >= limit:
-                self._resolve(job, None, error_for(rc, text))
+                self._resolve(job, None, error_for(rc, loss.text))
                 continue
-            if never_sent:
+            if loss.send_again(job.unique, job.kind >= BACKGROUND, job.resent_same):
+                job.resent_same = job.resent_same or not loss.never_sent
                 job.resubmits += 1
                 again.append(job)
                 continue
-            assert spec is not None
-            status = statuses.get(job.unique)
-            if (status is not None and status.is_known and not job.resent_same
-                    and (status.is_running or job.kind >= BACKGROUND)):
-                job.resent_same = True
-                job.resubmits += 1
-                same = True
-                again.append(job)
-                continue
-            message = (not_sent_again(spec, text, status.is_known) if status is not None
-                       else maybe_queued(spec, text))
-            self._resolve(job, None, error_for(rc, message))
-        if never_sent:
-            cc.server_failed(rc)
-        elif same or asked:
-            self.sticky = spec  # it answered: it stays the server in use
-        elif spec is not None:
-            cc.servers.failed(spec, refused=False)
+            self._resolve(job, None, error_for(rc, loss.message(job.unique)))
+        self.sticky = loss.next_server(cc, bool(again))
         self.pending.extendleft(reversed(again))
 
     # -- idle checks ---------------------------------------------------------------------------

@@ -35,8 +35,7 @@ from .errors import CONNECTION_CODES, error_from, error_text
 if TYPE_CHECKING:  # pragma: no cover
     from .task import Task
 
-__all__ = ["CClient", "CONNECTION_ERRORS", "CONNECT_CHECK", "EXCEPTION", "accepted_lost", "maybe_queued",
-           "not_sent_again", "spec_of"]
+__all__ = ["CClient", "CONNECTION_ERRORS", "CONNECT_CHECK", "EXCEPTION", "spec_of"]
 
 NULL = ffi.NULL
 SUCCESS: int = lib.GEARMAN_SUCCESS
@@ -228,7 +227,9 @@ class CClient:
                 if self.fd < 0:
                     self.fd = lib.gxs_cw_take()  # opened by the option request, if any
                 return self.c
-            if only is not None:
+            if only is not None:  # the jobs to send again to ``only`` (_resend.Loss) may be queued there
+                from ._resend import maybe_queued  # (imported here: _resend builds on this module)
+
                 self.raise_error(lib.GEARMAN_LOST_CONNECTION, message=maybe_queued(only, error_text(self.c)))
         self.raise_error(lib.GEARMAN_COULD_NOT_CONNECT, message=self.no_server_text())
 
@@ -309,48 +310,6 @@ class CClient:
             self.exceptions_on = exceptions or b"exceptions" in wanted
         self.prepared = True
         return True
-
-
-def accepted_lost(spec: bytes, handle: Optional[str], why: Optional[str]) -> str:
-    """The message of a connection lost after the server accepted a foreground job (JOB_CREATED)
-    and before its result: the job is not submitted again."""
-    return (
-        f"the connection to {spec.decode('utf-8', 'replace')} was lost after the server accepted the "
-        f"job (JOB_CREATED{', handle ' + handle if handle else ''}) and before its result came "
-        f"({why or 'no reason given'}): the result is lost. The job was not submitted again (that "
-        "could run it twice): it may have run, may still be running, or, if it was still queued, "
-        "may have been dropped by the server with the connection"
-    )
-
-
-def not_sent_again(spec: bytes, why: Optional[str], known: bool) -> str:
-    """The message of a connection lost between sending a job to ``spec`` and its JOB_CREATED,
-    when ``spec`` answered afterwards that it does not know the job (``known`` False), or holds a
-    foreground job of that unique queued (``known`` True): either way it is not submitted again."""
-    name = spec.decode("utf-8", "replace")
-    head = (f"the connection to {name} was lost after the job was sent and before the server "
-            f"acknowledged it ({why or 'no answer'}): ")
-    if known:
-        return head + (
-            f"{name} holds it queued, and gearmand drops a queued foreground job whose client has "
-            "gone (it runs only if another client submitted the same unique). It was not submitted "
-            "again: submit it again (the same unique would join the dropped copy)"
-        )
-    return head + (
-        f"{name} does not know the job now: it never arrived, or it has already run (its "
-        "JOB_CREATED and result were lost with the connection). It was not submitted again: that "
-        "could run it twice"
-    )
-
-
-def maybe_queued(spec: bytes, why: Optional[str]) -> str:
-    """The message of a connection lost between sending a job to ``spec`` and its JOB_CREATED."""
-    return (
-        f"the connection to {spec.decode('utf-8', 'replace')} was lost after the job was sent and "
-        f"before the server acknowledged it ({why or 'no answer'}): it may have been queued there, so "
-        "it was not sent to another server (it could run twice); submit it again with the same "
-        "unique to let the server coalesce it"
-    )
 
 
 def spec_of(one: bytes) -> bytes:

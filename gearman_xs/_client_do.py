@@ -10,12 +10,12 @@ within that slice never runs any other Python code but the argument checks and t
 
 The slow path (``_drive()``) runs further slices until the job ends, against the call's ``Clock``:
 ``GearmanTimeout`` after the user's timeout without progress, an idle check of a silent foreground
-job (``_client_probes.known_anywhere``), and the connection rules: a submission is repeated only
-when it provably never reached a server (the connect failed), or once to the same server with the
-same unique (gearmand coalesces it) when the connection was lost before any answer and that server
-says it holds the job running (or queued, for a background job); otherwise
-``GearmanConnectionError`` says which case it was (accepted and its result lost, unknown to the
-server, or maybe queued there). ``do_background_at()`` (SUBMIT_JOB_EPOCH)
+job (``_client_probes.known_anywhere``), and the connection rules of ``_resend.Loss``: a
+submission is repeated only when it provably never reached a server (the connect failed), or once
+to the same server with the same unique (gearmand coalesces it) when the connection was lost
+before any answer and that server says it holds the job running (or queued, for a background job);
+otherwise ``GearmanConnectionError`` says which case it was (accepted and its result lost, unknown
+to the server, or maybe queued there). ``do_background_at()`` (SUBMIT_JOB_EPOCH)
 is here too: one submission, its handle as the result once JOB_CREATED came.
 """
 
@@ -26,19 +26,12 @@ import uuid
 from typing import Any, Dict, Optional, Tuple, Union
 
 from . import _args, compat
-from ._client_c import (
-    CONNECT_CHECK,
-    CONNECTION_ERRORS,
-    CClient,
-    accepted_lost,
-    maybe_queued,
-    not_sent_again,
-)
-from ._client_probes import PROBE_TIMEOUT_MS, known_anywhere, late_result, unique_statuses
+from ._client_c import CONNECTION_ERRORS, CClient
+from ._client_probes import PROBE_TIMEOUT_MS, known_anywhere, late_result
 from ._clock import CHECK, TIMED_OUT, Clock
 from ._guard import Guard
 from ._libgearman import ffi, lib
-from ._servers import reachable
+from ._resend import Loss, accepted_lost, maybe_queued
 from .errors import ConcurrentUseError, error_text
 from .task import BACKGROUND
 
@@ -194,30 +187,19 @@ class DoPath:
                     cc.dirty = True  # abandoned in flight: drop the connection
             if lost == SUCCESS:
                 break
-            r = None  # submit again, where the rules below say
-            # A connection error before any answer to the submission.
-            spec = cc.spec
-            if lost == lib.GEARMAN_COULD_NOT_CONNECT or spec is None:
-                cc.server_failed(lost)  # never sent: the next server may take it
-                c = cc.ready(clock)
-                continue
-            # Sent, maybe received: the protocol cannot tell. Ask the server by unique.
-            why = error_text(c)
+            r = None  # submit again, if the rules of _resend.Loss say so
+            # A connection error before any answer to the submission: sent, maybe received (the
+            # protocol cannot tell) unless the connect failed. Ask the server by unique.
             unique = u if isinstance(u, bytes) else ffi.string(u)
-            status = None
-            if not retried_same and reachable(spec, clock.limit(CONNECT_CHECK)):
-                status = unique_statuses(cc, spec, [unique], clock).get(unique)
-            if status is None:  # no answer (or already sent again once)
-                cc.server_failed(lost)
-                cc.raise_error(lost, message=maybe_queued(spec, why))
-            if status.is_known and (status.is_running or kind >= BACKGROUND):
-                # there, running (or a queued background job): the same unique again is coalesced
-                # with it (its result comes to this call)
-                retried_same = True
-                c = cc.ready(clock, only=spec)
+            loss = Loss(cc, c, lost, [unique], clock, ask=not retried_same)
+            if loss.send_again(unique, kind >= BACKGROUND):
+                # never sent (the next server takes it), or there, running (or a queued background
+                # job): the same unique again is coalesced with it (its result comes to this call)
+                retried_same = retried_same or not loss.never_sent
+                c = cc.ready(clock, only=loss.next_server(cc, True))
                 continue
-            cc.dirty = True
-            cc.raise_error(lost, message=not_sent_again(spec, why, status.is_known))
+            loss.next_server(cc, False)
+            cc.raise_error(lost, message=loss.message(unique))
         else:
             cc.raise_error(lib.GEARMAN_COULD_NOT_CONNECT, message=cc.no_server_text())
         assert r is not None  # the loop ends with a gxs_acc_do() outcome

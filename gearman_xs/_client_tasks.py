@@ -14,9 +14,10 @@ run_tasks() resumes (the event is recorded once). Finished C tasks are freed at 
 never from inside a callback.
 
 On a connection error, acknowledged tasks end with what libgearman says; unacknowledged ones are
-submitted again only when they provably never reached a server, or once to the same server (same
-unique: gearmand coalesces it). A silent foreground task is checked with the throw-away probes
-(``_client_probes.known_anywhere``) and ends in WORK_FAIL when no server knows it any more.
+submitted again only as the rules of ``_resend.Loss`` say (they provably never reached a server,
+or once to the same server, which holds them: the same unique is coalesced). A silent foreground
+task is checked with the throw-away probes (``_client_probes.known_anywhere``) and ends in
+WORK_FAIL when no server knows it any more.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _args, compat
-from ._client_c import CONNECT_CHECK, CONNECTION_ERRORS, CClient, maybe_queued, not_sent_again
+from ._client_c import CONNECT_CHECK, CONNECTION_ERRORS, CClient
 from ._client_do import LOST_JOB
-from ._client_probes import JobStatus, known_anywhere, late_result, unique_statuses
+from ._client_probes import known_anywhere, late_result
 from ._clock import CHECK, TIMED_OUT, Clock
 from ._guard import Guard
 from ._libgearman import ffi, lib
+from ._resend import Loss
 from ._servers import reachable
 from ._task_callbacks import take_entry_error
 from .errors import GearmanError, error_for, error_text, strerror
@@ -253,49 +255,30 @@ class TaskRunner:
         return True
 
     def _connection_lost(self, c: Any, rc: int, clock: Clock) -> bool:
-        """run_tasks() on a connection error: acknowledged tasks end with what libgearman says;
-        unacknowledged ones are submitted again (pending) when they provably never reached the
-        server (the connect failed), or, once, to the same server (same unique: coalesced) when it
-        says it holds them running (or queued, for background jobs); else they end with ``rc``
-        (sent or not, the protocol cannot tell: submitting them again could run them twice). True
-        when no task is left live."""
+        """run_tasks() on a connection error, by the rules of ``_resend.Loss``: acknowledged tasks
+        end with what libgearman says; unacknowledged ones are submitted again (pending) when the
+        rules say so (a GET_STATUS task always is: it runs nothing); the others end with ``rc``.
+        True when no task is left live."""
         cc = self.cc
-        cc.dirty = True
-        text = error_text(c)
-        cc.error = text
-        spec = cc.spec
-        never_sent = rc == lib.GEARMAN_COULD_NOT_CONNECT or spec is None
-        statuses: Dict[bytes, JobStatus] = {}
-        asked = False
-        if not never_sent and not self.retried_same and spec is not None:
-            unacked = [t._unique for t in self.live.values()
-                       if t._job_handle is None and t._kind != STATUS and t._unique is not None]
-            if reachable(spec, clock.limit(CONNECT_CHECK)) is True:
-                statuses = unique_statuses(cc, spec, unacked, clock)
-                asked = bool(statuses) or not unacked  # the server answered
-        same = False
+        unacked = [t._unique for t in self.live.values()
+                   if t._job_handle is None and t._kind != STATUS and t._unique is not None]
+        loss = Loss(cc, c, rc, unacked, clock, ask=not self.retried_same)
         again: List[Task] = []
         for task in list(self.live.values()):
             if task._job_handle is None or (task._kind == STATUS and not task._is_known):
-                status = statuses.get(task._unique) if task._unique is not None else None
-                coalesced = status is not None and status.is_known and (
-                    status.is_running or task._kind >= BACKGROUND)
-                if never_sent or coalesced or task._kind == STATUS:
-                    same = same or coalesced
+                if task._kind == STATUS or loss.send_again(task._unique, task._kind >= BACKGROUND):
                     lib.gearman_task_free(task._c)
                     self.live.pop(id(task), None)
                     _detach(task)
                     task._submitted = False
                     again.append(task)
                 else:
-                    assert spec is not None
-                    cc.error = (not_sent_again(spec, text, status.is_known) if status is not None
-                                else maybe_queued(spec, text))
+                    cc.error = loss.message(task._unique)
                     self._finish(task, rc, cc.error)
             else:
                 r = lib.gearman_task_return(task._c)
                 if r not in _NOT_DONE:
-                    self._finish(task, r, text)
+                    self._finish(task, r, loss.text)
         self.pending[:0] = again
         self.reap()
         if self.live:
@@ -304,14 +287,10 @@ class TaskRunner:
             self.resubmits += 1
             if self.resubmits > 2 * len(cc.servers) + 2:
                 self.resubmits = 0
-                cc.raise_error(rc, message=text)
-            if never_sent:
-                cc.server_failed(rc)
-            elif same or asked:
-                self.retried_same = True
-                self.sticky = spec
-        if not never_sent and not asked and spec is not None:
-            cc.servers.failed(spec, refused=False)
+                cc.raise_error(rc, message=loss.text)
+        self.sticky = loss.next_server(cc, bool(again))
+        if self.sticky is not None:
+            self.retried_same = True
         return True
 
     def _watch(self, progress: Clock, c: Any) -> None:
