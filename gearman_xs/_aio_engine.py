@@ -1,17 +1,17 @@
 """``Engine``: the one I/O thread of an ``AsyncClient`` (``gearman_xs.aio``), which owns its C client.
 
 The event loop never calls libgearman for jobs. ``AsyncClient`` puts each job (an ``AioJob`` with
-an asyncio future) into the engine's ``inbox`` and, when the engine sleeps, writes one byte into
-its wake-up pipe. The engine thread:
+an asyncio future) into the engine's inbox and, when the engine sleeps, writes one byte into its
+wake-up pipe (the hand-off both ways is ``_aio_mailbox.Mailbox``). The engine thread:
 
 1. takes the inbox: submissions, cancellations, setting changes and blocking calls (``job_status``,
    ``echo``) in the order the loop made them;
 2. adds every new job to its C client at once, whatever else is in flight (never two foreground
    jobs with the same unique: libgearman would never complete the second, so a duplicate waits for
-   the first to end), with a ``gxs_aio_job`` as the task's context (csrc/aio.c), whose C callbacks
-   collect the job's packets and list it when it ends;
+   the first to end, ``Duplicates``), with a ``gxs_aio_job`` as the task's context (csrc/aio.c),
+   whose C callbacks collect the job's packets and list it when it ends;
 3. runs ``gearman_client_run_tasks()`` in non-blocking mode, then resolves the futures of the jobs
-   on the done list, in one ``call_soon_threadsafe()`` per pass;
+   on the done list, in one ``call_soon_threadsafe()`` per pass (``Mailbox.flush()``);
 4. waits in ``gxs_aio_wait()``: libgearman's own wait on its connections, which the wake-up pipe
    interrupts; at most ``TICK_MS``, so that idle checks and pauses are seen.
 
@@ -27,11 +27,10 @@ or result that arrived is not lost); a connection error is handled by the rules 
 may still run on that server; nothing is submitted twice), unacknowledged ones are sent again only
 when they provably never reached a server (the connect failed: the next server takes them) or once
 to the same server with the same unique when it says it holds them running (GET_STATUS_UNIQUE;
-gearmand joins the new submission to it); and a foreground job silent
-for a while is checked on throw-away connections
-(``_client_probes.known_anywhere``): when no server knows it, its WORK_FAIL was lost (libgearman
-< 2.0.0 drops the one gearmand makes of a WORK_EXCEPTION for a client without the "exceptions"
-option) and it ends in ``WorkFail`` instead of waiting forever.
+gearmand joins the new submission to it); and a foreground job silent for a while is checked on
+throw-away connections (``_aio_idle.silent_lost``): when no server knows it, its WORK_FAIL was lost
+(libgearman < 2.0.0 drops the one gearmand makes of a WORK_EXCEPTION for a client without the
+"exceptions" option) and it ends in ``WorkFail`` instead of waiting forever.
 
 Cancelling a job's future abandons it: its task is kept, without its data, until the job ends (its
 WORK_COMPLETE, WORK_FAIL or WORK_EXCEPTION), or until the connection is lost, and freed then; its
@@ -45,16 +44,16 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import os
 import threading
 import time
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional
 
-from . import compat
+from ._aio_idle import SCAN_EVERY, silent_lost
+from ._aio_mailbox import Mailbox
 from ._client_c import CONNECTION_ERRORS, CClient
 from ._client_do import LOST_JOB
-from ._client_probes import LOST_GRACE, PROBE_TIMEOUT_MS, known_anywhere
-from ._clock import IDLE_CHECK_FIRST, IDLE_CHECK_MAX, Clock
+from ._client_probes import LOST_GRACE, PROBE_TIMEOUT_MS
+from ._clock import IDLE_CHECK_FIRST, Clock
 from ._libgearman import ffi, lib
 from ._resend import Loss, accepted_lost
 from .errors import ClosedError, GearmanError, error_for, error_from, error_text
@@ -73,9 +72,6 @@ _NOT_DONE = frozenset({lib.GEARMAN_UNKNOWN_STATE, _IO_WAIT, SUCCESS, _PAUSE})
 
 #: The longest the engine waits without looking at its clocks (ms): idle checks, paused servers.
 TICK_MS = 200
-
-#: The most idle checks (throw-away round trips) one scan makes; a scan runs every half second.
-PROBES_PER_SCAN = 16
 
 #: libgearman's poll() is redirected so that a submission wakes the engine (csrc/aio.c). Where
 #: that is impossible, the engine waits at most FALLBACK_TICK_MS, and a new job waits up to that.
@@ -107,12 +103,34 @@ class AioJob:
         self.quiet_events = 0
         self.quiet_since = 0.0
         self.next_check = IDLE_CHECK_FIRST
-        # foreground jobs with the same unique are never in flight together on one C client
         key: Any = unique if unique != b"#" else (unique, workload)
-        self.busy_key: Any = None if kind >= BACKGROUND else (fn, key)
+        self.busy_key: Any = None if kind >= BACKGROUND else (fn, key)  # see Duplicates
 
 
-Outcome = Tuple[Any, Any, Optional[BaseException]]  # (future, value, exception)
+class Duplicates(Dict[Any, Deque[AioJob]]):
+    """Foreground jobs with the same unique (``AioJob.busy_key``) are never in flight together on
+    one C client (libgearman would never complete the second): a duplicate waits, in order, for
+    the one in flight. Maps each key in flight to the duplicates waiting for it."""
+
+    def queued(self, job: AioJob) -> bool:
+        """True when a job of the same key is in flight: ``job`` now waits for it."""
+        waiting = self.get(job.busy_key) if job.busy_key is not None else None
+        if waiting is None:
+            return False
+        waiting.append(job)
+        return True
+
+    def hold(self, job: AioJob) -> None:
+        """``job`` is in flight now."""
+        if job.busy_key is not None:
+            self[job.busy_key] = collections.deque()
+
+    def release(self, job: AioJob) -> Deque[AioJob]:
+        """``job`` ended: the duplicates that waited for it, to go next in their order (the first
+        becomes the one in flight)."""
+        key = job.busy_key
+        waiting = self.pop(key, None) if key is not None else None
+        return waiting if waiting is not None else collections.deque()
 
 
 class Engine:
@@ -121,25 +139,21 @@ class Engine:
     def __init__(self, loop: asyncio.AbstractEventLoop, cc: CClient) -> None:
         self.loop = loop
         self.cc = cc
-        self.inbox: Deque[Tuple[int, Any]] = collections.deque()
-        self.rfd, self.wfd = os.pipe()
-        os.set_blocking(self.rfd, False)
-        os.set_blocking(self.wfd, False)
-        self.sleeping = False
-        self.wake_sent = False
-        self.kick_due = False  # a wake-up is scheduled for the end of this loop iteration
+        self.box = box = Mailbox(loop)
+        self.put = box.put  # (any thread) an operation for the thread, which it wakes
+        self.put_soon = box.put_soon  # (the loop) the same, the thread woken once per loop iteration
+        self.inbox = box.inbox
+        self.outbox = box.outbox
+        self.rfd = box.rfd
         self.stopping = False
-        self.dead: Optional[BaseException] = None  # why the thread ended; later calls raise it
         self.aio = ffi.new("gxs_aio *")
         self.ret = ffi.new("gearman_return_t *")
         self.rc_ptr = ffi.new("gearman_return_t *")
         self.woke = ffi.new("int *")
         self.pending: Deque[AioJob] = collections.deque()  # to submit, in order
         self.live: Dict[int, AioJob] = {}  # key -> job whose task libgearman holds
-        self.busy: Dict[Any, Deque[AioJob]] = {}  # busy_key -> duplicates waiting for it
+        self.busy = Duplicates()  # the jobs waiting for one of the same unique
         self.sticky: Optional[bytes] = None  # the server unacknowledged jobs go back to
-        self.outbox: Deque[Outcome] = collections.deque()  # appended here, taken by deliver()
-        self.delivery_due = False
         self.next_key = 0
         self.next_scan = 0.0
         self.ended = loop.create_future()  # resolved in the loop when the thread ends
@@ -150,45 +164,10 @@ class Engine:
     def start(self) -> None:
         self.thread.start()
 
-    def put(self, op: int, item: Any) -> None:
-        """Queues an operation for the engine and wakes it if it sleeps (any thread)."""
-        if self.dead is not None:
-            raise self.dead
-        self.inbox.append((op, item))
-        self.wake()
-
-    def put_soon(self, op: int, item: Any) -> None:
-        """put() from the event loop: the engine is woken once, after every coroutine that runs in
-        this loop iteration has queued its job (a gather() of 1,000 do() is one batch)."""
-        if self.dead is not None:
-            raise self.dead
-        self.inbox.append((op, item))
-        if not self.kick_due:
-            self.kick_due = True
-            self.loop.call_soon(self.kick)
-
-    def kick(self) -> None:
-        self.kick_due = False
-        self.wake()
-
-    def wake(self) -> None:
-        if self.sleeping and not self.wake_sent:
-            self.wake_sent = True
-            with contextlib.suppress(OSError):  # full (then it wakes anyway) or closed
-                os.write(self.wfd, b"\0")
-
-    def deliver(self) -> None:
-        """In the event loop: resolves the futures of finished jobs (cancelled ones are skipped)."""
-        self.delivery_due = False  # first: outcomes queued from now on get a delivery of their own
-        outbox = self.outbox
-        while outbox:
-            future, value, exc = outbox.popleft()
-            if future.done():
-                continue
-            if exc is None:
-                future.set_result(value)
-            else:
-                future.set_exception(exc)
+    @property
+    def dead(self) -> Optional[BaseException]:
+        """Why the thread ended (ClosedError after stop()), or None while it runs."""
+        return self.box.dead
 
     def stop(self) -> None:
         """Asks the thread to end (any thread; it ends within one pass)."""
@@ -199,10 +178,7 @@ class Engine:
     def release(self) -> None:
         """Closes the write end of the wake-up pipe (the thread closes the read end when it ends).
         Only once nothing can call put() any more."""
-        if self.wfd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(self.wfd)
-            self.wfd = -1
+        self.box.release()
 
     # -- the thread --------------------------------------------------------------------------------
 
@@ -220,21 +196,20 @@ class Engine:
                         lib.gxs_aio_wait(NULL, self.rfd, 10, self.rc_ptr)
                 else:
                     self._wait()
-                self._flush()
+                self.box.flush()
                 now = time.monotonic()
                 if self.live and now >= self.next_scan:
-                    self.next_scan = now + IDLE_CHECK_FIRST / 2
+                    self.next_scan = now + SCAN_EVERY
                     self._idle_checks(now)
-                    self._flush()
-            self.dead = ClosedError("AsyncClient")
+                    self.box.flush()
+            self.box.dead = ClosedError("AsyncClient")
         except BaseException as exc:  # a bug or MemoryError: every job gets it, later calls too
-            self.dead = exc
+            self.box.dead = exc
         finally:
             try:
                 self._shutdown()
             finally:
-                with contextlib.suppress(OSError):
-                    os.close(self.rfd)  # nothing writes to it any more: put() raises self.dead
+                self.box.close_read()  # nothing writes to it any more: put() raises box.dead
                 with contextlib.suppress(RuntimeError):  # the loop was closed
                     self.loop.call_soon_threadsafe(self._ended)
 
@@ -269,14 +244,10 @@ class Engine:
     def _sleep_ms(self) -> int:
         """Marks the engine asleep (a put() then writes to the wake-up pipe) and says how long it may
         wait: 0 when work came in meanwhile."""
-        self.sleeping = True
+        self.box.asleep()
         if self.inbox or self.pending:
             return 0
         return TICK_MS if POLL_HOOK else FALLBACK_TICK_MS
-
-    def _awake(self) -> None:
-        self.wake_sent = False
-        self.sleeping = False
 
     def _wait(self) -> None:
         """Nothing in flight: waits for the wake-up pipe only."""
@@ -285,14 +256,7 @@ class Engine:
             if tick:
                 lib.gxs_aio_wait(NULL, self.rfd, tick, self.rc_ptr)
         finally:
-            self._awake()
-
-    def _flush(self) -> None:
-        """Schedules one delivery in the loop, unless one is due already (it takes these too)."""
-        if self.outbox and not self.delivery_due:
-            self.delivery_due = True
-            with contextlib.suppress(RuntimeError):  # the loop was closed: nobody awaits these
-                self.loop.call_soon_threadsafe(self.deliver)
+            self.box.awake()
 
     def _resolve(self, job: AioJob, value: Any, exc: Optional[BaseException]) -> None:
         if not job.cancelled:
@@ -320,12 +284,8 @@ class Engine:
             job = pending.popleft()
             if job.cancelled:
                 continue
-            key = job.busy_key
-            if key is not None:
-                waiting = self.busy.get(key)
-                if waiting is not None:
-                    waiting.append(job)
-                    continue
+            if self.busy.queued(job):
+                continue
             try:
                 c = self._c()
             except GearmanError as exc:
@@ -351,8 +311,7 @@ class Engine:
             job.quiet_events = 0
             job.next_check = IDLE_CHECK_FIRST
             self.live[self.next_key] = job
-            if key is not None:
-                self.busy[key] = collections.deque()
+            self.busy.hold(job)
 
     def _free(self, job: AioJob) -> None:
         """Frees the job's task and buffers; the next duplicate of its unique may go."""
@@ -364,19 +323,7 @@ class Engine:
             self.live.pop(rec.key, None)
             lib.gxs_acc_release(ffi.addressof(rec, "acc"))
             job.rec = None
-        self._unbusy(job)
-
-    def _unbusy(self, job: AioJob) -> None:
-        key = job.busy_key
-        if key is None:
-            return
-        waiting = self.busy.get(key)
-        if waiting is None:
-            return
-        del self.busy[key]
-        if waiting:
-            # the duplicates go next, in their order; the first becomes the holder again
-            self.pending.extendleft(reversed(waiting))
+        self.pending.extendleft(reversed(self.busy.release(job)))
 
     def _cancel(self, job: AioJob) -> None:
         job.cancelled = True
@@ -401,7 +348,7 @@ class Engine:
             try:
                 rc = int(lib.gxs_aio_step(c, self.aio, self.rfd, self._sleep_ms(), self.woke))
             finally:
-                self._awake()
+                self.box.awake()
         else:
             rc = int(lib.gxs_aio_step(c, self.aio, -1, 0, self.woke))
         if cc.fd < 0:
@@ -521,34 +468,8 @@ class Engine:
     # -- idle checks ---------------------------------------------------------------------------
 
     def _idle_checks(self, now: float) -> None:
-        """Foreground jobs silent for IDLE_CHECK_FIRST, then doubling up to IDLE_CHECK_MAX, seconds:
-        a job no server knows any more lost its WORK_FAIL (libgearman < 2.0.0) and ends in WorkFail."""
-        if not compat.WORKAROUNDS["lost-work-fail"]:
-            return
-        due: List[AioJob] = []
-        for job in self.live.values():
-            rec = job.rec
-            if job.kind >= BACKGROUND or not rec.created or job.cancelled or rec.acc.done:
-                continue
-            if rec.acc.events != job.quiet_events:
-                job.quiet_events, job.quiet_since = rec.acc.events, now
-                job.next_check = IDLE_CHECK_FIRST
-            elif now - job.quiet_since >= job.next_check:
-                due.append(job)
-        if not due:
-            return
-        due.sort(key=lambda j: j.quiet_since)  # the longest silent first; the rest at the next scan
-        del due[PROBES_PER_SCAN:]
-        for job in due:  # checked after 1, 3, 7, 15, 23, ... s of silence
-            job.next_check = min(job.next_check * 2, IDLE_CHECK_MAX) + (now - job.quiet_since)
-        clock = Clock(PROBE_TIMEOUT_MS)
-        lost = []
-        for job in due:
-            h = lib.gxs_task_job_handle(job.task)
-            if h == NULL or not ffi.string(h):
-                continue
-            if known_anywhere(self.cc, ffi.string(h), clock) is False:
-                lost.append(job)
+        """Ends in WorkFail the silent foreground jobs no server knows any more (``_aio_idle``)."""
+        lost = silent_lost(self.cc, self.live.values(), now)
         if not lost:
             return
         self._drain(lost)  # a result that arrives meanwhile wins (gearmand forgets a finished job)
@@ -598,7 +519,7 @@ class Engine:
         self.cc.prepared = False
         self.cc.fd = -1
         lib.gxs_aio_release(self.aio)
-        self._flush()
+        self.box.flush()
 
 
 def configure(engine: Optional[Engine], cc: CClient, change: Callable[[CClient], Any]) -> None:
