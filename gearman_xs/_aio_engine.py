@@ -50,7 +50,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional
 
 from ._aio_idle import SCAN_EVERY, silent_lost
 from ._aio_mailbox import Mailbox
-from ._client_c import CONNECTION_ERRORS, CClient
+from ._client_c import CONNECTION_ERRORS, NOT_DONE, CClient
 from ._client_do import LOST_JOB
 from ._client_probes import LOST_GRACE, PROBE_TIMEOUT_MS
 from ._clock import IDLE_CHECK_FIRST, Clock
@@ -68,7 +68,6 @@ _TIMEOUT: int = lib.GEARMAN_TIMEOUT
 _PAUSE: int = lib.GEARMAN_PAUSE
 _WORK_FAIL: int = lib.GEARMAN_WORK_FAIL
 _WORK_EXCEPTION: int = lib.GEARMAN_WORK_EXCEPTION
-_NOT_DONE = frozenset({lib.GEARMAN_UNKNOWN_STATE, _IO_WAIT, SUCCESS, _PAUSE})
 
 #: The longest the engine waits without looking at its clocks (ms): idle checks, paused servers.
 TICK_MS = 200
@@ -415,7 +414,7 @@ class Engine:
         """run_tasks() said every task ended: end the jobs libgearman ended without a callback."""
         for job in list(self.live.values()):
             r = int(lib.gearman_task_return(job.task))
-            if r not in _NOT_DONE:
+            if r not in NOT_DONE:
                 if not job.rec.acc.done:
                     job.rec.acc.done, job.rec.acc.rc = 1, r
                 self._finish(job)

@@ -35,12 +35,14 @@ from .errors import CONNECTION_CODES, error_from, error_text
 if TYPE_CHECKING:  # pragma: no cover
     from .task import Task
 
-__all__ = ["CClient", "CONNECTION_ERRORS", "CONNECT_CHECK", "EXCEPTION", "spec_of"]
+__all__ = ["CClient", "CONNECTION_ERRORS", "CONNECT_CHECK", "EXCEPTION", "NOT_DONE", "spec_of"]
 
 NULL = ffi.NULL
 SUCCESS: int = lib.GEARMAN_SUCCESS
 _TIMEOUT: int = lib.GEARMAN_TIMEOUT
 CONNECTION_ERRORS = CONNECTION_CODES  # a server that fails with one of these is paused
+#: What ``gearman_task_return()`` says of a task that has not ended (the three submitting paths).
+NOT_DONE = frozenset({lib.GEARMAN_UNKNOWN_STATE, lib.GEARMAN_IO_WAIT, SUCCESS, lib.GEARMAN_PAUSE})
 
 #: Longest wait for a TCP connection to a server about to be used (s), before it counts as down.
 CONNECT_CHECK = 0.5

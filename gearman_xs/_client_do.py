@@ -26,7 +26,7 @@ import uuid
 from typing import Any, Dict, Optional, Tuple, Union
 
 from . import _args, compat
-from ._client_c import CONNECTION_ERRORS, CClient
+from ._client_c import CONNECTION_ERRORS, NOT_DONE, CClient
 from ._client_probes import PROBE_TIMEOUT_MS, known_anywhere, late_result
 from ._clock import CHECK, TIMED_OUT, Clock
 from ._guard import Guard
@@ -46,7 +46,6 @@ _WORK_FAIL: int = lib.GEARMAN_WORK_FAIL
 _FAILED: int = lib.GXS_DO_FAILED
 _NOT_ADDED: int = lib.GXS_DO_NOT_ADDED
 _CLOSED: int = lib.GXS_DO_CLOSED
-_NOT_DONE = frozenset({lib.GEARMAN_UNKNOWN_STATE, lib.GEARMAN_IO_WAIT, SUCCESS, lib.GEARMAN_PAUSE})
 
 _NEVER = float("inf")  # CClient.recheck_at when no server preferred over the current one pauses
 
@@ -236,7 +235,7 @@ class DoPath:
                 return SUCCESS, None
             if rc == SUCCESS:
                 r = lib.gearman_task_return(task)
-                if r not in _NOT_DONE:
+                if r not in NOT_DONE:
                     acc.done, acc.rc = 1, r
                     continue
             elif rc == _IO_WAIT:
@@ -302,7 +301,7 @@ class DoPath:
                     cc.servers.ok(cc.spec)
                 return handle
             rc = int(lib.gearman_task_return(task))
-            if rc not in _NOT_DONE:
+            if rc not in NOT_DONE:
                 cc.dirty = True
                 cc.raise_error(rc, c)
             if clock.step(0) == TIMED_OUT:

@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import _args, compat
-from ._client_c import CONNECT_CHECK, CONNECTION_ERRORS, CClient
+from ._client_c import CONNECT_CHECK, CONNECTION_ERRORS, NOT_DONE, CClient
 from ._client_do import LOST_JOB
 from ._client_probes import known_anywhere, late_result
 from ._clock import CHECK, TIMED_OUT, Clock
@@ -44,7 +44,6 @@ SUCCESS: int = lib.GEARMAN_SUCCESS
 _TIMEOUT: int = lib.GEARMAN_TIMEOUT
 _PAUSE: int = lib.GEARMAN_PAUSE
 _IO_WAIT: int = lib.GEARMAN_IO_WAIT
-_NOT_DONE = frozenset({lib.GEARMAN_UNKNOWN_STATE, lib.GEARMAN_IO_WAIT, SUCCESS, lib.GEARMAN_PAUSE})
 
 CALLBACK_KINDS = ("created", "data", "warning", "status", "complete", "exception", "fail")
 
@@ -236,7 +235,7 @@ class TaskRunner:
             if rc == SUCCESS:
                 for task in list(self.live.values()):
                     r = lib.gearman_task_return(task._c)
-                    if r not in _NOT_DONE or (r == SUCCESS and task._kind >= BACKGROUND and task._job_handle):
+                    if r not in NOT_DONE or (r == SUCCESS and task._kind >= BACKGROUND and task._job_handle):
                         self._finish(task, r, None if r == SUCCESS else error_text(task._c))
                 self.reap()
                 if not self.live:
@@ -277,7 +276,7 @@ class TaskRunner:
                     self._finish(task, rc, cc.error)
             else:
                 r = lib.gearman_task_return(task._c)
-                if r not in _NOT_DONE:
+                if r not in NOT_DONE:
                     self._finish(task, r, loss.text)
         self.pending[:0] = again
         self.reap()
