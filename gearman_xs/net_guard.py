@@ -12,7 +12,9 @@ protocol's framing per socket and neutralise such headers before libgearman pars
 then fails with ``GEARMAN_INVALID_COMMAND`` (command number) or ``GEARMAN_INVALID_MAGIC`` (text),
 raised as :class:`~gearman_xs.GearmanError`, and libgearman closes the connection as it does for
 any other malformed packet. Payload bytes pass through untouched: the cost is one check per packet.
-libc, Python's sockets and other libraries keep their ``recv``.
+libc, Python's sockets and other libraries keep their ``recv``. TLS connections (``set_ssl()``),
+which libgearman reads with ``SSL_read()``, go through the same checks: the ``SSL_read`` slot that
+``csrc/tls_verify.c`` redirects reads through the guard.
 
 The guard also marks job handles (every release; libgearman 2.0.0 needs it): 2.0.0 hands a result
 to the first task whose handle is a *prefix* of the packet's, so ``H:host:1``'s task could take
