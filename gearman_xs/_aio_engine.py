@@ -438,7 +438,7 @@ class Engine:
         unacked = [job.unique for job in jobs if not job.rec.created and not job.rec.acc.done
                    and not job.cancelled and not job.resent_same]
         loss = Loss(cc, c, rc, unacked, Clock(cc.timeout if cc.timeout > 0 else PROBE_TIMEOUT_MS))
-        limit = 2 * len(cc.servers) + 2
+        limit = cc.attempts()
         again: List[AioJob] = []
         for job in jobs:
             rec = job.rec

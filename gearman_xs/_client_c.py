@@ -220,7 +220,7 @@ class CClient:
         if not self.servers:
             self.raise_error(lib.GEARMAN_NO_SERVERS, message="no servers added")
         self.check_connection()
-        for _ in range(2 * len(self.servers) + 2):
+        for _ in range(self.attempts()):
             spec = self.choose(clock) if only is None else only
             if spec != self.spec or self.dirty:
                 self.replace(spec)
@@ -234,6 +234,11 @@ class CClient:
 
                 self.raise_error(lib.GEARMAN_LOST_CONNECTION, message=maybe_queued(only, error_text(self.c)))
         self.raise_error(lib.GEARMAN_COULD_NOT_CONNECT, message=self.no_server_text())
+
+    def attempts(self) -> int:
+        """How many times one call may choose a server, or send its jobs again after a lost
+        connection, before it gives up: each server twice, and two more."""
+        return 2 * len(self.servers) + 2
 
     def check_connection(self) -> bool:
         """True if the current connection is clean; False (and the C client is dirty) when its

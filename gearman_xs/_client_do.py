@@ -150,7 +150,7 @@ class DoPath:
         acc = self.acc  # gxs_acc_do() clears it
         retried_same = False
         lost_message: Optional[str] = None  # why a job found lost failed
-        for _ in range(2 * len(cc.servers) + 2):
+        for _ in range(cc.attempts()):
             if r is None:
                 # polls an idle connection, adds the task and runs one run_tasks() slice
                 r = lib.gxs_acc_do(c, kind, acc, fn, u, w, n, cc.fd)

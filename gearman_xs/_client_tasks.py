@@ -284,7 +284,7 @@ class TaskRunner:
             return False
         if again:
             self.resubmits += 1
-            if self.resubmits > 2 * len(cc.servers) + 2:
+            if self.resubmits > cc.attempts():
                 self.resubmits = 0
                 cc.raise_error(rc, message=loss.text)
         self.sticky = loss.next_server(cc, bool(again))
