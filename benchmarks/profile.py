@@ -20,7 +20,8 @@ per job. rusage: user and system CPU per job (getrusage, median of 5). The impls
 "bare" (gearman_xs's C fast path called through cffi directly) and "client" (Client.do()); "tuned"
 (bench_py.py, run.py's W1 client); "c-bg", "gearman_xs-bg" (the user clients' do_background(), the
 C worker draining meanwhile); "c-worker", "gearman_xs-worker" (the user workers draining N jobs the
-C client queued before each run).
+C client queued before each run: a loop over work()); "tuned-worker" (bench_py.py's worker, run.py's:
+Worker.run(N) draining the same).
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ VARIANTS = ("loop", "bare", "client")  # profile_variants.py
 # beyond the user-shaped do() clients ("c", "gearman_xs"): "tuned" is run.py's W1 client (bench_py.py:
 # set_timeout, a warm-up echo); "c-bg"/"gearman_xs-bg" the user clients' do_background() (W2, the C
 # worker drains meanwhile); "c-worker"/"gearman_xs-worker" the user workers draining N queued jobs
-WORKERS = ("c-worker", "gearman_xs-worker")
+WORKERS = ("c-worker", "gearman_xs-worker", "tuned-worker")
 
 
 def _cmd(b: Bench, impl: str, n: int) -> List[str]:
@@ -131,6 +132,8 @@ def _cmd(b: Bench, impl: str, n: int) -> List[str]:
     if impl == "tuned":
         return [sys.executable, os.path.join(HERE, "bench_py.py"), "client", b.host, b.port, "do", str(n),
                 "100"]
+    if impl == "tuned-worker":  # run.py's W1/W2/W5 worker: Worker.run(n)
+        return [sys.executable, os.path.join(HERE, "bench_py.py"), "worker", b.host, b.port, str(n)]
     if impl in WORKERS:
         return b._user_cmd(impl.split("-")[0], "worker", str(n))
     if impl.endswith("-bg"):
@@ -139,7 +142,7 @@ def _cmd(b: Bench, impl: str, n: int) -> List[str]:
 
 
 def _env(b: Bench, impl: str) -> Dict[str, str]:
-    env = b._env("gearman_xs" if impl in VARIANTS or impl == "tuned" else impl.split("-")[0])
+    env = b._env("gearman_xs" if impl in VARIANTS or impl.startswith("tuned") else impl.split("-")[0])
     env["PYTHONHASHSEED"] = "0"  # the same dict layouts in both runs of a difference
     return env
 
@@ -280,7 +283,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--impls", default="c,gearman_xs,loop,bare",
                     help="c, gearman_xs (user_client.c/.py), profile_variants.py's loop, bare, client; "
                     "tuned (bench_py.py, run.py's W1 client); c-bg, gearman_xs-bg (do_background); "
-                    "c-worker, gearman_xs-worker (a worker draining the jobs the C client queued)")
+                    "c-worker, gearman_xs-worker (a worker draining the jobs the C client queued), "
+                    "tuned-worker (bench_py.py's worker: Worker.run())")
     args = ap.parse_args(argv)
     n1, n2 = (int(x) for x in args.jobs.split(","))
     tools: Dict[str, Callable[[Bench, str, Tuple[int, int], str], Dict[str, Any]]] = {

@@ -20,7 +20,8 @@ logged; the worker carries on.
   during the call, because the call's only return value goes to libgearman;
 * ``pending``, the exception a callback left for the libgearman call in progress (a worker
   function's KeyboardInterrupt/SystemExit, the log function's error, an exception raised at a
-  callback's entry), raised by ``raise_pending()`` once libgearman has returned. The log callback
+  callback's entry), raised by ``raise_pending()`` once libgearman has returned; such a callback
+  also stops ``run()``'s C loop after the job (``_STOP``, ``halt``). The log callback
   (``gxs_log``) is here too: it drops the timeouts of the internal poll slices (``slicing``).
 """
 
@@ -50,6 +51,7 @@ LogFunction = Callable[[str, int], Any]
 
 _NULL = ffi.NULL
 _DONE = lib.gxs_worker_done()  # what a worker function returns for success with nothing to send
+_STOP = lib.gxs_worker_stop()  # ... for a failed job whose exception Python must raise now
 _dup = lib.gxs_dup
 _from_handle = ffi.from_handle
 _SUCCESS = lib.GEARMAN_SUCCESS
@@ -60,9 +62,9 @@ _new_job = object.__new__
 entry_errors: List[Tuple[int, BaseException]] = []
 
 
-def _entry_error(exc_type: Type[BaseException], exc: BaseException, tb: Optional[TracebackType]) -> None:
+def _entry_error(exc_type: Type[BaseException], exc: BaseException, tb: Optional[TracebackType]) -> Any:
     entry_errors.append((threading.get_ident(), exc))
-    return None  # NULL result: the C trampoline fails the job (GEARMAN_WORK_FAIL)
+    return _STOP  # the C trampoline fails the job (GEARMAN_WORK_FAIL) and run()'s C loop stops
 
 
 class Function:
@@ -149,7 +151,7 @@ def gxs_worker_function(job_ptr: Any, context: Any, workload: Any, workload_size
     except BaseException as exc:
         calls.failed = True
         calls.function_raised(rec, job, job_ptr, exc)
-        return _NULL
+        return _NULL if calls.pending is None else _STOP
     finally:
         job._ptr = None
         guard.in_callback = False
@@ -175,13 +177,14 @@ def gxs_log(line: Any, verbose: int, context: Any) -> None:
     except BaseException as exc:  # carried back to the caller of the libgearman call
         if calls.pending is None:
             calls.pending = exc
+        calls.halt[0] = 1  # run()'s C loop stops after the job in progress
 
 
 class Calls:
     """One Worker's functions and the state of their calls (see the module docstring)."""
 
-    __slots__ = ("count", "dead_handles", "failed", "functions", "guard", "pending", "send_exceptions",
-                 "slicing", "timeout_line")
+    __slots__ = ("count", "dead_handles", "failed", "functions", "guard", "halt", "pending",
+                 "send_exceptions", "slicing", "timeout_line")
 
     def __init__(self, guard: WorkerGuard, send_exceptions: bool) -> None:
         self.guard = guard
@@ -191,6 +194,9 @@ class Calls:
         self.count = 0
         self.failed = False  # last_job_failed
         self.pending: Optional[BaseException] = None
+        # nonzero: run()'s C loop (gxs_worker_run) stops after the job in progress (stop(), or an
+        # exception a callback left); cleared where the stop or the exception is taken
+        self.halt: Any = ffi.new("int *")
         self.slicing = False  # inside a sliced libgearman call: gxs_log drops the slices' timeouts
         self.timeout_line: Optional[str] = None  # the last one dropped, for timed_out()
 
@@ -259,6 +265,7 @@ class Calls:
         pending = self.pending
         if pending is not None:
             self.pending = None
+            self.halt[0] = 0
             raise pending
 
     # -- the call (inside gearman_worker_work) ----------------------------------------------------

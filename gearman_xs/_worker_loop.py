@@ -42,6 +42,7 @@ REPLY_WAIT_MS = 5000
 
 _NULL = ffi.NULL
 _work = lib.gxs_worker_work
+_run = lib.gxs_worker_run
 _CLOSED_EARLY = lib.GXS_WORK_CLOSED_EARLY
 _SUCCESS = lib.GEARMAN_SUCCESS
 _TIMEOUT = lib.GEARMAN_TIMEOUT
@@ -59,10 +60,10 @@ RAN, STOPPED, IDLE = 1, 0, -1
 
 class JobLoop:
     """The passes of one Worker over its C worker ``c``, its functions' ``calls`` and its grabbed
-    ``jobs``; ``stop`` is set by ``Worker.stop()`` (any thread, or a signal handler) and consumed
-    by the pass it ends. Used under the Worker's lock only."""
+    ``jobs``; ``stop`` is set by ``request_stop()`` (``Worker.stop()``: any thread, or a signal
+    handler) and consumed by the pass it ends (``_took_stop()``). Used under the Worker's lock only."""
 
-    __slots__ = ("backoff", "c", "calls", "jobs", "stop")
+    __slots__ = ("backoff", "c", "calls", "done", "jobs", "ran", "stop")
 
     def __init__(self, c: CWorker, calls: Calls, jobs: GrabbedJobs) -> None:
         self.c = c
@@ -70,15 +71,33 @@ class JobLoop:
         self.jobs = jobs
         self.stop = False
         self.backoff = Backoff()
+        self.ran = 0  # the jobs run by the last work() call (run() lets one call run many)
+        self.done: Any = ffi.new("uint64_t *")  # gxs_worker_run()'s count
+
+    def request_stop(self) -> None:
+        """stop(): the next pass returns STOPPED, and run()'s C loop ends after its current job.
+        ``stop`` first: a pass that takes it clears ``calls.halt`` after it (see _took_stop())."""
+        self.stop = True
+        self.calls.halt[0] = 1
+
+    def _took_stop(self) -> bool:
+        """Consumes a requested stop (True), or False when there is none."""
+        if not self.stop:
+            return False
+        self.stop = False
+        self.calls.halt[0] = 0
+        return True
 
     # -- work ------------------------------------------------------------------------------------
 
-    def work(self, deadline: Optional[float]) -> int:
-        """Passes until one job ran (RAN), stop() (STOPPED) or, non-blocking, nothing to do (IDLE).
+    def work(self, deadline: Optional[float], budget: Optional[int] = None) -> int:
+        """Passes until a job ran (RAN), stop() (STOPPED) or, non-blocking, nothing to do (IDLE).
         Raises GearmanTimeout at ``deadline``, the connection error after the third lost
         connection in a row, and what a callback left pending. Each pass is one C call,
         ``gxs_worker_work()``: the packet guard's reply wait on for ``gearman_worker_work()`` and
-        off after it (see ``reply_wait()``)."""
+        off after it (see ``reply_wait()``). With a ``budget`` (run(): at most that many jobs, 0 for
+        no limit) a pass is ``gxs_worker_run()``, which goes on to the next job in C while passes
+        run jobs and no stop is asked for; ``ran`` then counts the jobs (the caller zeroes it)."""
         c = self.c
         ptr = c.ptr
         calls = self.calls
@@ -91,11 +110,11 @@ class JobLoop:
         calls.timeout_line = None
         wait = REPLY_WAIT_MS if deadline is None else reply_wait(deadline)
         first = 1  # the first pass forgets the guard's last reason (a new call)
+        batch = budget is not None
         ran = False
         try:
             while True:
-                if self.stop:
-                    self.stop = False
+                if self.stop and self._took_stop():
                     return STOPPED
                 if backoff.retry_at and not self._wait_retry(deadline):
                     return STOPPED
@@ -104,9 +123,20 @@ class JobLoop:
                 elif c.c_timeout != SLICE_MS:
                     c.set_c_timeout(SLICE_MS)
                 count = calls.count
-                rc = _work(ptr, wait, first)
+                if batch:
+                    rc = _run(ptr, wait, first, budget, calls.halt, self.done)
+                    n = self.done[0]
+                    if n:  # jobs ran before the pass that ended the C loop
+                        self.ran += n
+                        if budget:  # 0: no limit
+                            budget -= n
+                        backoff.pause = 0.0
+                        c.dirty = True
+                else:
+                    rc = _work(ptr, wait, first)
+                    n = 0
                 first = 0
-                if rc == _SUCCESS:  # gxs_worker_work() ended the reply wait and forgot the reason
+                if rc == _SUCCESS:  # the C call ended the reply wait and forgot the reason
                     ran = True
                     backoff.pause = 0.0
                     c.dirty = True
@@ -115,12 +145,13 @@ class JobLoop:
                     if calls.pending is not None or entry_errors:
                         calls.raise_pending()
                     return RAN
-                if calls.count != count:
+                if calls.count - count != n:
                     # The function ran and the job failed (WORK_FAIL) or its result could not be
                     # sent: libgearman answers the job on the next call, without grabbing another.
                     calls.failed = True
                     c.dirty = True
                     self._flush(ptr, wait)
+                    self.ran += 1
                     calls.raise_pending()
                     return RAN
                 if rc == _CLOSED_EARLY:
@@ -177,8 +208,7 @@ class JobLoop:
         the deadline comes first, and lets KeyboardInterrupt through (short sleeps)."""
         backoff = self.backoff
         while True:
-            if self.stop:
-                self.stop = False
+            if self._took_stop():
                 return False
             now = time.monotonic()
             if now >= backoff.retry_at:
@@ -205,13 +235,17 @@ class JobLoop:
 
     def run(self, count: Optional[int]) -> int:
         """work() until ``count`` jobs ran (None: no limit) or stop(); returns the number run.
-        Connection and protocol errors are logged once and retried after the back-off."""
+        Connection and protocol errors are logged once and retried after the back-off. Each
+        work() call may run many jobs (its budget: the jobs still to run), passing from one to the
+        next in C (``gxs_worker_run()``)."""
         done = 0
         failing = False
         while count is None or done < count:
+            self.ran = 0
             try:
-                outcome = self.work(None)
+                outcome = self.work(None, 0 if count is None else count - done)
             except GearmanError as exc:
+                done += self.ran
                 if not isinstance(exc, GearmanConnectionError) and exc.code not in PROTOCOL_CODES:
                     raise
                 if not failing:
@@ -220,6 +254,7 @@ class JobLoop:
                 if not self.backoff.retry_at:
                     self.backoff.failed()
                 continue  # the next pass waits for the back-off (_wait_retry)
+            done += self.ran
             if outcome == STOPPED:
                 break
             if outcome == IDLE:  # non-blocking mode: wait for activity
@@ -230,15 +265,13 @@ class JobLoop:
             if failing:
                 log.info("gearman_xs: job server reachable again")
             failing = False
-            done += 1
         return done
 
     def _nap(self, seconds: float) -> bool:
         """Sleeps up to ``seconds``; True (and the stop consumed) if stop() was called."""
         end = time.monotonic() + seconds
         while True:
-            if self.stop:
-                self.stop = False
+            if self._took_stop():
                 return True
             left = end - time.monotonic()
             if left <= 0:
@@ -256,8 +289,7 @@ class JobLoop:
             calls.slicing = True
             calls.timeout_line = None
             while True:
-                if self.stop:
-                    self.stop = False
+                if self._took_stop():
                     return
                 if deadline is not None:
                     c.set_c_timeout(max(0, min(SLICE_MS, ms_left(deadline))))

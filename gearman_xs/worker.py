@@ -370,7 +370,7 @@ class Worker:
     def stop(self) -> None:
         """Makes a work() or run() in progress (or the next one) return: after the current job,
         or within SLICE_MS when idle. Safe from any thread and from signal handlers."""
-        self._loop.stop = True
+        self._loop.request_stop()
 
     def run(self, count: Optional[int] = None, *, handle_signals: bool = True) -> int:
         """Runs jobs until stop(), SIGTERM/SIGINT, or ``count`` jobs; returns the number of jobs
@@ -391,7 +391,7 @@ class Worker:
                     if handle_signals and threading.current_thread() is threading.main_thread():
 
                         def on_signal(signum: int, frame: Optional[FrameType]) -> None:
-                            self._loop.stop = True
+                            self._loop.request_stop()
 
                         for sig in (signal.SIGTERM, signal.SIGINT):
                             previous[sig] = signal.signal(sig, on_signal)
