@@ -15,6 +15,8 @@ The settings methods (servers, options, timeout, identifier, namespace, TLS, ser
 * ``_client_batch.py``: ``map()`` and ``as_completed()``, batches of jobs over that task runner;
 * ``_client_probes.py``: the throw-away connections of ``job_status()``, ``echo()``,
   ``cancel_job()`` and of the idle checks of running jobs.
+* ``_resend.py``: the rules after a lost connection (which jobs are sent again, and where), the
+  same for ``do*()``, ``run_tasks()`` and the AsyncClient.
 
 What they share: every blocking wait is cut into slices (``_clock.SLICE_MS``) so that Ctrl-C raises
 within one, and one ``Clock`` (``_clock.py``) per call bounds every phase of it by the user's
