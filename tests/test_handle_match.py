@@ -17,7 +17,7 @@ import asyncio
 import subprocess
 import sys
 import time
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import pytest
 from support import protocol as w
@@ -91,28 +91,35 @@ def test_each_result_reaches_its_own_task_over_tls(pki: Pki) -> None:
         _one_slow_job_among_300(g, [pki.ca, pki.client_cert, pki.client_key])
 
 
-class PrefixHandles:
-    """A policy: workload ``a`` gets job handle ``H:fake:1``, ``b`` gets ``H:fake:10``; the second
-    submission's JOB_CREATED is followed by both results, the longer handle's first. (libgearman
-    1.1.x sends the tasks in the reverse order of add_task(), 2.0.0 in that order.)"""
+class Scripted:
+    """A policy: the n-th submission (n = 1, 2, ...) gets ``answer(n, args)``; other requests the
+    default answers."""
 
-    def __init__(self) -> None:
+    def __init__(self, answer: Callable[[int, List[bytes]], bytes]) -> None:
+        self.answer = answer
         self.submits = 0
 
     def __call__(self, command: int, args: List[bytes], index: int) -> Optional[Tuple[bytes, bool]]:
         if command not in w.SUBMITS:
             return None
         self.submits += 1
-        created = w.packet(w.JOB_CREATED, b"H:fake:1" if args[2] == b"a" else b"H:fake:10")
-        if self.submits == 1:
-            return created, False
-        return (created + w.packet(w.WORK_COMPLETE, b"H:fake:10", b"ten")
-                + w.packet(w.WORK_COMPLETE, b"H:fake:1", b"one")), False
+        return self.answer(self.submits, args), False
+
+
+def _prefix_handles(n: int, args: List[bytes]) -> bytes:
+    """Workload ``a`` gets job handle ``H:fake:1``, ``b`` gets ``H:fake:10``; the second
+    submission's JOB_CREATED is followed by both results, the longer handle's first. (libgearman
+    1.1.x sends the tasks in the reverse order of add_task(), 2.0.0 in that order.)"""
+    created = w.packet(w.JOB_CREATED, b"H:fake:1" if args[2] == b"a" else b"H:fake:10")
+    if n == 1:
+        return created
+    return (created + w.packet(w.WORK_COMPLETE, b"H:fake:10", b"ten")
+            + w.packet(w.WORK_COMPLETE, b"H:fake:1", b"one"))
 
 
 def test_a_handle_that_is_a_prefix_of_another_takes_only_its_own_result() -> None:
     # 2.0.0 unguarded: "H:fake:1"'s task took b"ten", and "H:fake:10"'s never ended
-    with FakeServer(PrefixHandles()) as server, Client() as c:
+    with FakeServer(Scripted(_prefix_handles)) as server, Client() as c:
         c.add_servers(server.servers)
         c.set_timeout(5000)
         marked = net_guard.counters()["marked"]
@@ -126,21 +133,13 @@ def test_a_handle_that_is_a_prefix_of_another_takes_only_its_own_result() -> Non
             assert net_guard.counters()["marked"] >= marked + 4
 
 
-class LateResult:
-    """A policy: the first submission gets JOB_CREATED ``H:fake:1`` only; the second gets that
-    job's WORK_COMPLETE first, then its own JOB_CREATED ``H:fake:2`` and result."""
-
-    def __init__(self) -> None:
-        self.submits = 0
-
-    def __call__(self, command: int, args: List[bytes], index: int) -> Optional[Tuple[bytes, bool]]:
-        if command not in w.SUBMITS:
-            return None
-        self.submits += 1
-        if self.submits == 1:
-            return w.packet(w.JOB_CREATED, b"H:fake:1"), False
-        return (w.packet(w.WORK_COMPLETE, b"H:fake:1", b"first") + w.packet(w.JOB_CREATED, b"H:fake:2")
-                + w.packet(w.WORK_COMPLETE, b"H:fake:2", b"second")), False
+def _late_result(n: int, args: List[bytes]) -> bytes:
+    """The first submission gets JOB_CREATED ``H:fake:1`` only; the second gets that job's
+    WORK_COMPLETE first, then its own JOB_CREATED ``H:fake:2`` and result."""
+    if n == 1:
+        return w.packet(w.JOB_CREATED, b"H:fake:1")
+    return (w.packet(w.WORK_COMPLETE, b"H:fake:1", b"first") + w.packet(w.JOB_CREATED, b"H:fake:2")
+            + w.packet(w.WORK_COMPLETE, b"H:fake:2", b"second"))
 
 
 def _acknowledged(c: AsyncClient) -> bool:
@@ -156,7 +155,7 @@ def _acknowledged(c: AsyncClient) -> bool:
 def test_the_result_of_a_cancelled_job_does_not_reach_the_next_one() -> None:
     # 2.0.0, with the abandoned job's task freed at once: the next job, still waiting for its
     # JOB_CREATED (an empty handle), took b"first"
-    policy = LateResult()
+    policy = Scripted(_late_result)
 
     async def main() -> None:
         c = AsyncClient()
