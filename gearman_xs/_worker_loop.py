@@ -335,7 +335,7 @@ class JobLoop:
             job_ptr = lib.gearman_worker_grab_job(ptr, _NULL, rc_ptr)
         finally:
             calls.slicing = False
-            lib.gxs_ng_set_wait(0)
+            lib.gxs_ng_wait_only(0)  # the guard's reason stays for error_from() below
         rc = rc_ptr[0]
         c.fresh_clone = False
         if rc in CONNECTION_CODES or rc in PROTOCOL_CODES or self._closed_early(rc, started):

@@ -14,7 +14,7 @@ from support import fuzz
 from support import protocol as w
 from support.fake_server import FakeServer, reply_to
 
-from gearman_xs import Admin, Client, GearmanError, net_guard
+from gearman_xs import Admin, Client, GearmanError, Worker, net_guard
 from gearman_xs.testing import Gearmand
 
 TOP_BIT_COMMAND = b"\0RES" + (0xFFFFFFFF).to_bytes(4, "big") + b"\0\0\0\0"
@@ -85,6 +85,19 @@ def test_header_split_across_reads_is_checked() -> None:
         c.set_timeout(3000)
         with pytest.raises(GearmanError) as info:
             c.do_background("f", b"x")
+    assert info.value.name == "GEARMAN_INVALID_COMMAND"
+    assert "0xffffffff" in info.value.message
+
+
+def test_grab_job_says_what_the_guard_stopped() -> None:
+    """grab_job()'s error names what the server sent, as do()'s does (its wait used to be switched
+    off in a way that also forgot the guard's reason before the error was made)."""
+    with FakeServer(reply_to(w.GRABS, TOP_BIT_COMMAND)) as server, Worker() as worker:
+        worker.add_server("127.0.0.1", server.port)
+        worker.set_timeout(3000)
+        worker.add_function("f", 0, lambda job: b"", None)
+        with pytest.raises(GearmanError) as info:
+            worker.grab_job()
     assert info.value.name == "GEARMAN_INVALID_COMMAND"
     assert "0xffffffff" in info.value.message
 

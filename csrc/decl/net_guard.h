@@ -15,6 +15,7 @@ int gxs_ng_install(void);
 int gxs_ng_status_code(void);
 unsigned long gxs_ng_counter(int what);
 void gxs_ng_set_wait(int ms);
+void gxs_ng_wait_only(int ms);
 int gxs_ng_take_reason(uint32_t *detail);
 int gxs_ng_client_enter(void);
 void gxs_ng_client_leave(int previous);
