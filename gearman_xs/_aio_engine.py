@@ -48,6 +48,7 @@ import threading
 import time
 from typing import Any, Callable, Deque, Dict, List, Optional
 
+from . import _args
 from ._aio_idle import SCAN_EVERY, silent_lost
 from ._aio_mailbox import Mailbox
 from ._client_c import CONNECTION_ERRORS, NOT_DONE, CClient
@@ -392,11 +393,8 @@ class Engine:
         exc: Optional[BaseException] = None
         if rc == SUCCESS:
             if job.kind >= BACKGROUND:
-                h = lib.gxs_task_job_handle(job.task)
-                text = ffi.string(h) if h != NULL else b""
-                if text:
-                    value = text.decode("utf-8", "surrogateescape")
-                else:
+                value = _args.c_string(lib.gxs_task_job_handle(job.task))
+                if value is None:
                     exc = error_for(lib.GEARMAN_INVALID_PACKET,
                                     "the server sent JOB_CREATED with an empty job handle")
             else:

@@ -61,8 +61,7 @@ def silent_lost(cc: CClient, jobs: Iterable[AioJob], now: float) -> List[AioJob]
     lost = []
     for job in due:
         h = lib.gxs_task_job_handle(job.task)
-        if h == NULL or not ffi.string(h):
-            continue
-        if known_anywhere(cc, ffi.string(h), clock) is False:
+        handle = ffi.string(h) if h != NULL else b""
+        if handle and known_anywhere(cc, handle, clock) is False:
             lost.append(job)
     return lost

@@ -108,7 +108,7 @@ class JobLoop:
         lost = 0
         calls.slicing = True
         calls.timeout_line = None
-        wait = REPLY_WAIT_MS if deadline is None else reply_wait(deadline)
+        wait = reply_wait(deadline)
         first = 1  # the first pass forgets the guard's last reason (a new call)
         batch = budget is not None
         ran = False
